@@ -1,0 +1,4 @@
+/** tokenrelay's public TypeScript surface: the server, its config, and the generated contract. */
+export { TokenRelayServer, type ServeOptions } from './server/server';
+export { loadConfig, parseConfig, type Config } from './server/config';
+export * from './gen/tokenrelay/v1/data_service';

@@ -1,0 +1,73 @@
+import { type ServerInterceptor, ServerInterceptingCall, status as Status } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Metrics } from '../../server/metrics';
+import { REQUEST_ID_KEY } from './requestId';
+
+const CODE_NAMES = Object.fromEntries(Object.entries(Status).filter(([, value]) => typeof value === 'number').map(([name, value]) => [value, name]));
+
+/** Tokens in a response message: a TokenChunk, or a DataResponse that carries one. */
+function tokensIn(message: unknown): number {
+  const chunk = message as { tokens?: unknown[]; chunk?: { tokens?: unknown[] } };
+  return chunk.tokens?.length ?? chunk.chunk?.tokens?.length ?? 0;
+}
+
+/**
+ * One info line per call when it ends (method, peer, request id, status,
+ * duration, messages and tokens sent), and the per-call metrics. A call the
+ * client cancelled ends without a status from us: it is logged as CANCELLED.
+ */
+export function callLogInterceptor(logger: Logger, metrics: Metrics): ServerInterceptor {
+  return (method, call) => {
+    const startedMs = performance.now();
+    let requestId = '';
+    let messagesOut = 0;
+    let tokensOut = 0;
+    let logged = false;
+    const finish = (code: number, details: string | undefined) => {
+      if (logged) return;
+      logged = true;
+      const durationMs = performance.now() - startedMs;
+      const codeName = CODE_NAMES[code] ?? String(code);
+      metrics.calls.inc({ method: method.path, code: codeName });
+      metrics.callSeconds.observe({ method: method.path }, durationMs / 1000);
+      const line = {
+        requestId,
+        method: method.path,
+        peer: call.getPeer(),
+        code: codeName,
+        durationMs: Math.round(durationMs * 1000) / 1000,
+        messagesOut,
+        tokens: tokensOut,
+        ...(code !== Status.OK && details ? { details } : {}),
+      };
+      if (code === Status.INTERNAL || code === Status.UNKNOWN) logger.error(line, 'call failed');
+      else logger.info(line, 'call');
+    };
+    return new ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMetadata(metadata, nextMetadata) {
+            requestId = String(metadata.get(REQUEST_ID_KEY)[0] ?? '');
+            nextMetadata(metadata);
+          },
+          onCancel() {
+            finish(Status.CANCELLED, 'cancelled by the client');
+          },
+        });
+      },
+      sendMessage(message, next) {
+        messagesOut++;
+        const tokens = tokensIn(message);
+        if (tokens > 0) {
+          tokensOut += tokens;
+          metrics.tokensRelayed.inc(tokens);
+        }
+        next(message);
+      },
+      sendStatus(status, next) {
+        finish(status.code ?? Status.UNKNOWN, status.details);
+        next(status);
+      },
+    });
+  };
+}

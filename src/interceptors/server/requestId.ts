@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto';
+import { Metadata, type ServerInterceptor, ServerInterceptingCall } from '@grpc/grpc-js';
+
+export const REQUEST_ID_KEY = 'x-request-id';
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const CLIENT_REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * The call's request id: the client's `x-request-id` if it is printable and
+ * at most 128 characters, else the trace id of a valid W3C `traceparent`,
+ * else a fresh UUID. A malformed traceparent is ignored, not an error: tracing
+ * headers must never break a call.
+ */
+export function requestIdFrom(metadata: Metadata): string {
+  const given = metadata.get(REQUEST_ID_KEY)[0];
+  if (typeof given === 'string' && CLIENT_REQUEST_ID.test(given)) return given;
+  const traceparent = metadata.get('traceparent')[0];
+  if (typeof traceparent === 'string') {
+    const match = TRACEPARENT.exec(traceparent.trim().toLowerCase());
+    if (match && !/^0+$/.test(match[1])) return match[1];
+  }
+  return randomUUID();
+}
+
+/**
+ * Settles the request id and writes it into the incoming metadata, so every
+ * later interceptor and the handler read the same one, and echoes it in the
+ * response headers and trailers.
+ */
+export const requestIdInterceptor: ServerInterceptor = (_method, call) => {
+  let requestId = '';
+  return new ServerInterceptingCall(call, {
+    start(next) {
+      next({
+        onReceiveMetadata(metadata, nextMetadata) {
+          requestId = requestIdFrom(metadata);
+          metadata.set(REQUEST_ID_KEY, requestId);
+          nextMetadata(metadata);
+        },
+      });
+    },
+    sendMetadata(metadata, next) {
+      if (requestId) metadata.set(REQUEST_ID_KEY, requestId);
+      next(metadata);
+    },
+    sendStatus(status, next) {
+      if (!requestId) return next(status);
+      const metadata = status.metadata ?? new Metadata();
+      metadata.set(REQUEST_ID_KEY, requestId);
+      next({ ...status, metadata });
+    },
+  });
+};

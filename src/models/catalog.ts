@@ -1,0 +1,40 @@
+import type { ModelConfig } from '../server/config';
+import { StatusCode, StreamFailure } from '../streams/status';
+import { EchoModel } from './echo';
+import { SimModel } from './sim';
+import type { ModelBackend } from './types';
+
+/** The configured models by name, and the default one. */
+export class ModelCatalog {
+  private readonly byName = new Map<string, ModelBackend>();
+
+  constructor(
+    configs: readonly ModelConfig[],
+    readonly defaultModel: string,
+  ) {
+    for (const config of configs) this.byName.set(config.name, createModel(config));
+  }
+
+  list(): ModelBackend[] {
+    return [...this.byName.values()];
+  }
+
+  /** The named model (the default for an empty name); NOT_FOUND otherwise. */
+  resolve(name: string): ModelBackend {
+    const model = this.byName.get(name || this.defaultModel);
+    if (!model) {
+      const known = [...this.byName.keys()].join(', ');
+      throw new StreamFailure(StatusCode.NOT_FOUND, `model: no model named ${JSON.stringify(name)} (known: ${known})`);
+    }
+    return model;
+  }
+}
+
+function createModel(config: ModelConfig): ModelBackend {
+  switch (config.backend) {
+    case 'echo':
+      return new EchoModel(config);
+    case 'sim':
+      return new SimModel(config);
+  }
+}

@@ -1,0 +1,54 @@
+import type { Usage } from '../streams/tokenStream';
+
+/** One turn of a chat conversation. */
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+/** A validated generation request, with every default applied. */
+export interface GenerationRequest {
+  prompt: string;
+  messages: ChatMessage[];
+  maxTokens: number;
+  /** 0 to 2; 0 is greedy. */
+  temperature: number;
+  /** Greater than 0, at most 1. */
+  topP: number;
+  stop: string[];
+  seed: number;
+}
+
+/**
+ * Where a model puts its tokens. The model must await what append() returns:
+ * that is how a slow consumer pauses it.
+ */
+export interface TokenSink {
+  append(token: string): Promise<void> | undefined;
+}
+
+/** How a generation ended normally. Failures are thrown (StreamFailure). */
+export interface GenerationResult {
+  finishReason: 'stop' | 'length';
+  /** Counts the model reported; the stream's own counts are used where absent. */
+  usage?: Partial<Usage>;
+}
+
+/** What ListModels shows of a model. */
+export interface ModelDescription {
+  name: string;
+  backend: string;
+  description: string;
+  /** Upstream models only; never carries credentials. */
+  baseUrl?: string;
+}
+
+/**
+ * A producer of tokens. It knows nothing of streams or gRPC: it gets the
+ * request, a signal that aborts it (cancel, deadline, shutdown), and a sink.
+ */
+export interface ModelBackend {
+  readonly description: ModelDescription;
+  countPromptTokens(request: GenerationRequest): number;
+  generate(request: GenerationRequest, signal: AbortSignal, sink: TokenSink): Promise<GenerationResult>;
+}

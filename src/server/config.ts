@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs';
+
+/** One configured model. */
+export interface ModelConfig {
+  /** The name clients put in GenerateRequest.model. */
+  name: string;
+  /** The producer behind it. */
+  backend: 'echo' | 'sim';
+  /** Time to first token, in ms. Default 0 for echo, 100 for sim. */
+  ttftMs?: number;
+  /** Time between tokens, in ms. Default 0 for echo, 10 for sim. */
+  interTokenMs?: number;
+}
+
+/** Request limits; past one is INVALID_ARGUMENT (or RESOURCE_EXHAUSTED for capacity). */
+export interface LimitsConfig {
+  /** Most streams live at once. Default 10000. */
+  maxConcurrentStreams: number;
+  /** Largest max_tokens a request may ask for. Default 4096. */
+  maxTokens: number;
+  /** max_tokens when a request sets none. Default 256. */
+  defaultMaxTokens: number;
+  /** Most UTF-8 bytes of prompt plus message contents. Default 65536. */
+  maxPromptBytes: number;
+  /** Largest gRPC message the server receives, in bytes. Default 4194304 (4 MiB). */
+  maxMessageBytes: number;
+  /** Most tokens one Publish stream may hold. Default 2097152. */
+  maxPublishTokens: number;
+}
+
+/** The stream log's bounds. */
+export interface StreamsConfig {
+  /** Tokens a producer may run ahead of its slowest live consumer. Default 1024. */
+  windowTokens: number;
+  /** How long a finished stream stays readable, in ms. Default 300000 (5 min). */
+  retentionMs: number;
+  /** Most finished streams kept. Default 1000. */
+  maxRetainedStreams: number;
+  /** How long an abandoned resumable stream keeps producing, in ms. Default 30000. */
+  resumeGraceMs: number;
+  /** Most tokens coalesced into one chunk for a consumer that fell behind. Default 512. */
+  maxChunkTokens: number;
+  /** Most bytes (about) coalesced into one chunk. Default 65536. */
+  maxChunkBytes: number;
+}
+
+export interface Config {
+  models: ModelConfig[];
+  /** The model used when a request names none. Default "sim" if configured, else the first model. */
+  defaultModel: string;
+  limits: LimitsConfig;
+  streams: StreamsConfig;
+  /** How long streams in flight may run after SIGTERM before they are ended with UNAVAILABLE, in ms. Default 10000. */
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_MODELS: ModelConfig[] = [
+  { name: 'sim', backend: 'sim', ttftMs: 100, interTokenMs: 10 },
+  { name: 'echo', backend: 'echo' },
+];
+
+export const DEFAULT_LIMITS: LimitsConfig = {
+  maxConcurrentStreams: 10_000,
+  maxTokens: 4096,
+  defaultMaxTokens: 256,
+  maxPromptBytes: 65_536,
+  maxMessageBytes: 4 * 1024 * 1024,
+  maxPublishTokens: 2_097_152,
+};
+
+export const DEFAULT_STREAMS: StreamsConfig = {
+  windowTokens: 1024,
+  retentionMs: 300_000,
+  maxRetainedStreams: 1000,
+  resumeGraceMs: 30_000,
+  maxChunkTokens: 512,
+  maxChunkBytes: 65_536,
+};
+
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+
+/** A config problem, with the path of the field at fault. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function rejectUnknownKeys(value: Json, allowed: readonly string[], path: string): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) throw new ConfigError(`${path}.${key}: unknown field (expected one of ${allowed.join(', ')})`);
+  }
+}
+
+function number(value: unknown, path: string, min: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new ConfigError(`${path}: must be a number >= ${min}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function section<T extends object>(raw: unknown, defaults: T, path: string, min: Partial<Record<keyof T, number>>): T {
+  if (raw === undefined) return { ...defaults };
+  if (!isObject(raw)) throw new ConfigError(`${path}: must be an object`);
+  rejectUnknownKeys(raw, Object.keys(defaults), path);
+  const result = { ...defaults } as Record<string, number>;
+  for (const key of Object.keys(defaults)) {
+    const minimum = (min as Record<string, number | undefined>)[key] ?? 0;
+    result[key] = number(raw[key], `${path}.${key}`, minimum, (defaults as Record<string, number>)[key]);
+  }
+  return result as T;
+}
+
+function parseModel(raw: unknown, index: number): ModelConfig {
+  const path = `models[${index}]`;
+  if (!isObject(raw)) throw new ConfigError(`${path}: must be an object`);
+  const name = raw.name;
+  if (typeof name !== 'string' || !/^[A-Za-z0-9._:/-]{1,128}$/.test(name)) {
+    throw new ConfigError(`${path}.name: must be 1 to 128 characters from [A-Za-z0-9._:/-], got ${JSON.stringify(name)}`);
+  }
+  const where = `${path} (${name})`;
+  if (raw.backend !== 'echo' && raw.backend !== 'sim') {
+    throw new ConfigError(`${where}.backend: unknown backend ${JSON.stringify(raw.backend)} (expected "echo" or "sim")`);
+  }
+  rejectUnknownKeys(raw, ['name', 'backend', 'ttftMs', 'interTokenMs'], where);
+  const sim = raw.backend === 'sim';
+  return {
+    name,
+    backend: raw.backend,
+    ttftMs: number(raw.ttftMs, `${where}.ttftMs`, 0, sim ? 100 : 0),
+    interTokenMs: number(raw.interTokenMs, `${where}.interTokenMs`, 0, sim ? 10 : 0),
+  };
+}
+
+/** Validates a parsed config object and fills in every default. */
+export function parseConfig(raw: unknown): Config {
+  if (!isObject(raw)) throw new ConfigError('config: must be a JSON object');
+  rejectUnknownKeys(raw, ['models', 'defaultModel', 'limits', 'streams', 'shutdownGraceMs'], 'config');
+  let models = DEFAULT_MODELS;
+  if (raw.models !== undefined) {
+    if (!Array.isArray(raw.models) || raw.models.length === 0) throw new ConfigError('models: must be a non-empty array');
+    models = raw.models.map(parseModel);
+  }
+  const names = new Set<string>();
+  for (const [index, model] of models.entries()) {
+    if (names.has(model.name)) throw new ConfigError(`models[${index}].name: duplicate model name ${JSON.stringify(model.name)}`);
+    names.add(model.name);
+  }
+  const defaultModel = raw.defaultModel ?? (names.has('sim') ? 'sim' : models[0].name);
+  if (typeof defaultModel !== 'string' || !names.has(defaultModel)) {
+    throw new ConfigError(`defaultModel: ${JSON.stringify(defaultModel)} is not one of the configured models`);
+  }
+  const limits = section(raw.limits, DEFAULT_LIMITS, 'limits', {
+    maxConcurrentStreams: 1,
+    maxTokens: 1,
+    defaultMaxTokens: 1,
+    maxPromptBytes: 1,
+    maxMessageBytes: 1024,
+    maxPublishTokens: 1,
+  });
+  if (limits.defaultMaxTokens > limits.maxTokens) {
+    throw new ConfigError(`limits.defaultMaxTokens: ${limits.defaultMaxTokens} is above limits.maxTokens (${limits.maxTokens})`);
+  }
+  const streams = section(raw.streams, DEFAULT_STREAMS, 'streams', { windowTokens: 1, maxChunkTokens: 1, maxChunkBytes: 1 });
+  const shutdownGraceMs = number(raw.shutdownGraceMs, 'shutdownGraceMs', 0, DEFAULT_SHUTDOWN_GRACE_MS);
+  return { models, defaultModel, limits, streams, shutdownGraceMs };
+}
+
+/** Reads and validates a JSON config file; no file means every default. */
+export function loadConfig(file?: string): Config {
+  if (!file) return parseConfig({});
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`config file ${file}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${file}: not valid JSON: ${(error as Error).message}`);
+  }
+  return parseConfig(raw);
+}

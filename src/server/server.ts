@@ -1,0 +1,144 @@
+import type http from 'node:http';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { DataServiceService } from '../gen/tokenrelay/v1/data_service';
+import { serverInterceptors } from '../interceptors/server';
+import { ModelCatalog } from '../models/catalog';
+import { createDataService } from '../service';
+import { StreamRegistry } from '../streams/registry';
+import { StatusCode, StreamFailure } from '../streams/status';
+import type { Config } from './config';
+import { httpPort, startHttpSide } from './httpServer';
+import { Metrics } from './metrics';
+import { addReflection } from './reflection';
+
+export const SERVICE_NAME = 'tokenrelay.v1.DataService';
+
+export interface ServeOptions {
+  config: Config;
+  logger: Logger;
+  /** Interface to bind both ports to. Default 0.0.0.0. */
+  host?: string;
+  /** gRPC port; 0 picks a free one. Default 50051. */
+  grpcPort?: number;
+  /** HTTP side port (health, readiness, metrics); 0 picks a free one; null disables it. Default 8080. */
+  httpPort?: number | null;
+}
+
+/** A running tokenrelay: the gRPC server, the HTTP side port, and what they share. */
+export class TokenRelayServer {
+  readonly metrics = new Metrics();
+  readonly registry: StreamRegistry;
+  readonly models: ModelCatalog;
+  grpcPort = 0;
+  httpPort: number | undefined;
+
+  private readonly grpc: Server;
+  private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
+  private http: http.Server | undefined;
+  private ready = false;
+  private draining = false;
+  private stopped: Promise<void> | undefined;
+
+  private constructor(private readonly options: ServeOptions) {
+    const { config, logger } = options;
+    this.registry = new StreamRegistry({
+      maxActiveStreams: config.limits.maxConcurrentStreams,
+      retentionMs: config.streams.retentionMs,
+      maxRetainedStreams: config.streams.maxRetainedStreams,
+      windowTokens: config.streams.windowTokens,
+      resumeGraceMs: config.streams.resumeGraceMs,
+    });
+    this.registry.observe(this.metrics.streamObserver());
+    this.models = new ModelCatalog(config.models, config.defaultModel);
+    this.grpc = new Server({
+      interceptors: serverInterceptors({ logger, metrics: this.metrics, isDraining: () => this.draining }),
+      'grpc.max_receive_message_length': config.limits.maxMessageBytes,
+    });
+    this.grpc.addService(
+      DataServiceService,
+      createDataService({ config, logger, registry: this.registry, models: this.models }),
+    );
+    this.health.addToServer(this.grpc);
+    addReflection(this.grpc);
+  }
+
+  /** Binds both ports and starts serving; health goes SERVING once both are up. */
+  static async start(options: ServeOptions): Promise<TokenRelayServer> {
+    const server = new TokenRelayServer(options);
+    await server.listen();
+    return server;
+  }
+
+  private async listen(): Promise<void> {
+    const host = this.options.host ?? '0.0.0.0';
+    const address = host.includes(':') ? `[${host}]` : host;
+    this.grpcPort = await new Promise<number>((resolve, reject) => {
+      this.grpc.bindAsync(`${address}:${this.options.grpcPort ?? 50051}`, ServerCredentials.createInsecure(), (error, port) =>
+        error ? reject(error) : resolve(port),
+      );
+    });
+    const wantedHttpPort = this.options.httpPort === undefined ? 8080 : this.options.httpPort;
+    if (wantedHttpPort !== null) {
+      this.http = await startHttpSide({ host, port: wantedHttpPort, metrics: this.metrics, isReady: () => this.ready });
+      this.httpPort = httpPort(this.http);
+    }
+    this.ready = true;
+    this.health.setStatus('', 'SERVING');
+    this.health.setStatus(SERVICE_NAME, 'SERVING');
+    this.options.logger.info(
+      {
+        grpcPort: this.grpcPort,
+        httpPort: this.httpPort,
+        host,
+        models: this.models.list().map((model) => model.description.name),
+        defaultModel: this.models.defaultModel,
+      },
+      'tokenrelay serving',
+    );
+  }
+
+  /**
+   * Graceful shutdown: health NOT_SERVING and /readyz 503 at once, new calls
+   * UNAVAILABLE, streams in flight may finish within shutdownGraceMs, the
+   * rest end with UNAVAILABLE, then both ports close. Idempotent.
+   */
+  shutdown(): Promise<void> {
+    this.stopped ??= this.drainAndStop();
+    return this.stopped;
+  }
+
+  private async drainAndStop(): Promise<void> {
+    const { logger, config } = this.options;
+    this.draining = true;
+    this.ready = false;
+    this.health.setStatus('', 'NOT_SERVING');
+    this.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+    logger.info({ activeStreams: this.registry.activeCount, graceMs: config.shutdownGraceMs }, 'draining');
+    const deadline = Date.now() + config.shutdownGraceMs;
+    while (this.registry.activeCount > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const unfinished = this.registry.activeCount;
+    this.registry.failAll(new StreamFailure(StatusCode.UNAVAILABLE, 'the server is shutting down'));
+    // Let the handlers write the statuses of the streams just ended, then close.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.grpc.forceShutdown();
+        resolve();
+      }, 1000);
+      this.grpc.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    if (this.http) {
+      this.http.closeAllConnections();
+      await new Promise<void>((resolve) => this.http?.close(() => resolve()));
+    }
+    this.registry.close();
+    logger.info({ endedWithUnavailable: unfinished }, 'tokenrelay stopped');
+  }
+}

@@ -1,0 +1,12 @@
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import type { GenerateRequest, TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import type { ServiceContext } from './context';
+import { followStream } from './follow';
+import { startGeneration } from './generation';
+
+export function generate(context: ServiceContext) {
+  return (call: ServerWritableStream<GenerateRequest, TokenChunk>) =>
+    followStream(context, call as ServerWritableStream<unknown, TokenChunk>, () =>
+      startGeneration(context, call.request).openReader(0),
+    );
+}

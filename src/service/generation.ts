@@ -1,0 +1,60 @@
+import type { GenerateRequest } from '../gen/tokenrelay/v1/data_service';
+import { StatusCode, StreamFailure, asFailure } from '../streams/status';
+import type { TokenStream } from '../streams/tokenStream';
+import type { ServiceContext } from './context';
+import { validateGenerate } from './validate';
+
+/**
+ * Starts a generation in a new stream, or attaches to the live stream a
+ * retried identical request started (so a retry never pays twice). The model
+ * runs detached from any one call: its stream's signal stops it.
+ */
+export function startGeneration(context: ServiceContext, input: GenerateRequest): TokenStream {
+  const { model, request, streamId, resumable, fingerprint } = validateGenerate(
+    input,
+    context.models,
+    context.config.limits,
+  );
+  if (streamId !== '') {
+    const existing = context.registry.get(streamId);
+    // A finished stream is replayed to an identical retry; a failed one is started again.
+    if (existing && (!existing.end || !existing.end.failure)) {
+      if (existing.fingerprint === fingerprint) return existing;
+      if (existing.end) throw new StreamFailure(
+        StatusCode.ALREADY_EXISTS,
+        `stream_id: stream ${JSON.stringify(streamId)} exists and was started by a different request`,
+      );
+      throw new StreamFailure(
+        StatusCode.ALREADY_EXISTS,
+        `stream_id: stream ${JSON.stringify(streamId)} is live and was started by a different request`,
+      );
+    }
+  }
+  const stream = context.registry.create({
+    id: streamId || undefined,
+    model: model.description.name,
+    abandonPolicy: resumable ? 'grace' : 'cancel',
+    promptTokens: model.countPromptTokens(request),
+    fingerprint,
+  });
+  void runModel(context, stream, () => model.generate(request, stream.signal, stream));
+  return stream;
+}
+
+async function runModel(
+  context: ServiceContext,
+  stream: TokenStream,
+  generate: () => Promise<{ finishReason: 'stop' | 'length'; usage?: { promptTokens?: number; completionTokens?: number } }>,
+): Promise<void> {
+  try {
+    const result = await generate();
+    stream.finish(result.finishReason, result.usage);
+  } catch (error) {
+    if (stream.end) return; // aborted: the stream already carries why
+    const failure = asFailure(error);
+    if (failure.code === StatusCode.INTERNAL) {
+      context.logger.error({ err: error, streamId: stream.id }, 'model failed');
+    }
+    stream.fail(failure);
+  }
+}

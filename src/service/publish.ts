@@ -1,0 +1,162 @@
+import type { sendUnaryData, ServerReadableStream } from '@grpc/grpc-js';
+import type { PublishRequest, PublishResponse, TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import { StatusCode, StreamFailure, asFailure } from '../streams/status';
+import type { TokenStream } from '../streams/tokenStream';
+import type { ServiceContext } from './context';
+import { finishReasonFromProto } from './convert';
+import { toServiceError } from './status';
+import { checkStreamId } from './validate';
+
+const MAX_MODEL_LABEL_BYTES = 128;
+
+export function publish(context: ServiceContext) {
+  return (call: ServerReadableStream<PublishRequest, PublishResponse>, callback: sendUnaryData<PublishResponse>) => {
+    new PublishCall(context, call, callback).start();
+  };
+}
+
+/**
+ * One Publish call: an external producer appending to a stream. The stream
+ * is ours from a successful open until the call ends; a half-close ends it
+ * normally, a producer that breaks without one ends it with UNAVAILABLE.
+ */
+class PublishCall {
+  private stream: TokenStream | undefined;
+  private tokensAccepted = 0;
+  private replied = false;
+  private cancelSeen = false;
+  /** Set while the publisher itself ends the stream, so that end is not echoed back as an error. */
+  private endingByPublisher = false;
+
+  constructor(
+    private readonly context: ServiceContext,
+    private readonly call: ServerReadableStream<PublishRequest, PublishResponse>,
+    private readonly callback: sendUnaryData<PublishResponse>,
+  ) {}
+
+  start(): void {
+    this.call.on('data', (message: PublishRequest) => this.guard(() => this.onMessage(message)));
+    // A client cancel can arrive as 'end' followed by 'cancelled' in the same
+    // turn of the event loop: decide after both had their chance.
+    this.call.on('end', () => setImmediate(() => this.guard(() => this.onHalfClose())));
+    this.call.on('cancelled', () => {
+      this.cancelSeen = true;
+      this.onBroken();
+    });
+  }
+
+  private onMessage(message: PublishRequest): void {
+    if (this.replied) return;
+    if (!this.stream) {
+      if (!message.open) {
+        throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'open: the first message of a Publish call must be open');
+      }
+      this.open(message.open.streamId, message.open.model);
+      return;
+    }
+    if (message.open) throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'open: the stream is already open');
+    if (!message.chunk) throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'kind: a message must carry open or chunk');
+    this.append(this.stream, message.chunk);
+  }
+
+  private open(streamId: string, model: string): void {
+    checkStreamId(streamId, 'open.stream_id');
+    if (Buffer.byteLength(model) > MAX_MODEL_LABEL_BYTES) {
+      throw new StreamFailure(StatusCode.INVALID_ARGUMENT, `open.model: at most ${MAX_MODEL_LABEL_BYTES} bytes`);
+    }
+    const stream = this.context.registry.create({ id: streamId, model: model || 'external', abandonPolicy: 'keep' });
+    this.stream = stream;
+    // A Cancel (or shutdown) of the stream ends this call with the same status.
+    stream.signal.addEventListener(
+      'abort',
+      () => {
+        if (!this.endingByPublisher) this.reply(asFailure(stream.signal.reason));
+      },
+      { once: true },
+    );
+  }
+
+  private append(stream: TokenStream, chunk: TokenChunk): void {
+    if (chunk.streamId !== '' && chunk.streamId !== stream.id) {
+      throw new StreamFailure(
+        StatusCode.INVALID_ARGUMENT,
+        `chunk.stream_id: ${JSON.stringify(chunk.streamId)} is not the opened stream ${JSON.stringify(stream.id)}`,
+      );
+    }
+    if (stream.end) {
+      throw new StreamFailure(StatusCode.FAILED_PRECONDITION, `chunk: stream ${stream.id} has already ended`);
+    }
+    const next = stream.nextSeq;
+    if (chunk.seq > next) {
+      throw new StreamFailure(
+        StatusCode.FAILED_PRECONDITION,
+        `chunk.seq: ${chunk.seq} leaves a gap; the stream's next seq is ${next}`,
+      );
+    }
+    // Tokens already stored (a producer resending after a reconnect) are skipped.
+    const fresh = chunk.tokens.slice(next - chunk.seq);
+    const limit = this.context.config.limits.maxPublishTokens;
+    if (next + fresh.length > limit) {
+      throw new StreamFailure(
+        StatusCode.INVALID_ARGUMENT,
+        `chunk.tokens: the stream would hold ${next + fresh.length} tokens, over the limit of ${limit}`,
+      );
+    }
+    this.tokensAccepted += fresh.length;
+    const wait = stream.appendMany(fresh);
+    if (wait) {
+      this.call.pause();
+      void wait.then(() => this.call.resume());
+    }
+    const reason = finishReasonFromProto(chunk.finishReason);
+    if (reason === 'stop' || reason === 'length') {
+      stream.finish(reason, {
+        promptTokens: chunk.usage?.promptTokens,
+        completionTokens: chunk.usage?.completionTokens,
+      });
+    } else if (reason) {
+      const code = reason === 'cancelled' ? StatusCode.CANCELLED : StatusCode.ABORTED;
+      this.endingByPublisher = true;
+      stream.fail(new StreamFailure(code, `stream ${stream.id} ended by its publisher with finish reason ${reason}`));
+    }
+  }
+
+  private onHalfClose(): void {
+    if (this.replied || this.cancelSeen) return;
+    const stream = this.stream;
+    if (!stream) throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'open: the call ended before an open message');
+    stream.finish('stop');
+    this.reply();
+  }
+
+  private onBroken(): void {
+    if (this.replied) return;
+    this.replied = true;
+    this.stream?.fail(
+      new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${this.stream.id} went away before half-closing`),
+    );
+  }
+
+  private guard(action: () => void): void {
+    try {
+      action();
+    } catch (error) {
+      const failure = asFailure(error);
+      // A broken producer must not leave its consumers waiting forever.
+      this.endingByPublisher = true;
+      this.stream?.fail(new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${this.stream.id} failed: ${failure.message}`));
+      this.reply(failure);
+    }
+  }
+
+  private reply(failure?: StreamFailure): void {
+    if (this.replied) return;
+    this.replied = true;
+    if (failure) {
+      this.callback(toServiceError(failure));
+      return;
+    }
+    const stream = this.stream as TokenStream;
+    this.callback(null, { streamId: stream.id, tokensAccepted: this.tokensAccepted, nextSeq: stream.nextSeq });
+  }
+}

@@ -1,0 +1,50 @@
+import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import type { StreamEnd, StreamReader } from '../streams/tokenStream';
+import { toChunk } from './convert';
+
+/** Where a pump writes chunks: a gRPC call, or a session that wraps them. */
+export interface ChunkOutput {
+  /** Writes one chunk; false means the transport's buffer is full. */
+  write(chunk: TokenChunk): boolean;
+  /** Resolves when the transport can take more, or the consumer is gone. */
+  drained(): Promise<void>;
+  /** Whether the consumer is gone (cancelled, disconnected): the pump stops. */
+  readonly gone: boolean;
+}
+
+export interface PumpLimits {
+  /** Most tokens in one chunk. */
+  maxChunkTokens: number;
+  /** Most bytes (about) in one chunk. */
+  maxChunkBytes: number;
+}
+
+/**
+ * Copies a stream from the reader's position to the output until the end.
+ * Tokens go out as soon as they exist; whatever piled up while the consumer
+ * was busy goes out together in one chunk (adaptive coalescing, no timers).
+ * A normal end is sent as the last chunk (finish reason and usage, with the
+ * last tokens when they are there together). Returns the end, or undefined
+ * when the consumer went away first. A failed end is returned, not sent: the
+ * caller turns it into a status.
+ */
+export async function pumpStream(reader: StreamReader, output: ChunkOutput, limits: PumpLimits): Promise<StreamEnd | undefined> {
+  const stream = reader.stream;
+  for (;;) {
+    if (output.gone) return undefined;
+    const batch = reader.read(limits.maxChunkTokens, limits.maxChunkBytes);
+    if (batch) {
+      const end = reader.atEnd && !stream.end?.failure ? stream.end : undefined;
+      const ready = output.write(toChunk(stream.id, batch.seq, batch.tokens, end));
+      if (end) return end;
+      if (!ready) await output.drained();
+      continue;
+    }
+    const end = stream.end;
+    if (end && reader.atEnd) {
+      if (!end.failure) output.write(toChunk(stream.id, reader.pos, [], end));
+      return end;
+    }
+    await reader.wait();
+  }
+}

@@ -1,0 +1,117 @@
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { DataRequest, DataResponse, TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import { StatusCode, StreamFailure, asFailure } from '../streams/status';
+import type { StreamReader } from '../streams/tokenStream';
+import { CallOutput } from './callOutput';
+import type { ServiceContext } from './context';
+import { startGeneration } from './generation';
+import { type ChunkOutput, pumpStream } from './pump';
+
+const MAX_REQUEST_ID_BYTES = 128;
+
+export function streamData(context: ServiceContext) {
+  return (call: ServerDuplexStream<DataRequest, DataResponse>) => {
+    new Session(context, call).start();
+  };
+}
+
+/**
+ * A StreamData session: generations started and cancelled by messages, their
+ * chunks tagged with the client's request_id. Problems with one generation
+ * are answered as that generation's error; a broken protocol (no request_id,
+ * a duplicate live one, an empty message) ends the whole call.
+ */
+class Session {
+  private readonly output: CallOutput<DataResponse>;
+  private readonly generations = new Map<string, StreamReader>();
+  private halfClosed = false;
+
+  constructor(
+    private readonly context: ServiceContext,
+    private readonly call: ServerDuplexStream<DataRequest, DataResponse>,
+  ) {
+    this.output = new CallOutput<DataResponse>(call);
+  }
+
+  start(): void {
+    this.output.onGone(() => {
+      for (const reader of this.generations.values()) reader.close();
+    });
+    this.call.on('data', (message: DataRequest) => {
+      try {
+        this.onMessage(message);
+      } catch (error) {
+        const failure = asFailure(error);
+        this.closeAll();
+        this.output.fail(failure.code, failure.message);
+      }
+    });
+    this.call.on('end', () => {
+      this.halfClosed = true;
+      this.endIfDone();
+    });
+  }
+
+  private onMessage(message: DataRequest): void {
+    const { requestId } = message;
+    if (message.ping) {
+      this.output.write({ requestId, pong: { nonce: message.ping.nonce, serverTimeMs: Date.now() } });
+      return;
+    }
+    if (!message.start && !message.cancel) {
+      throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'kind: a DataRequest must carry start, cancel or ping');
+    }
+    const bytes = Buffer.byteLength(requestId);
+    if (bytes < 1 || bytes > MAX_REQUEST_ID_BYTES) {
+      throw new StreamFailure(StatusCode.INVALID_ARGUMENT, `request_id: must be 1 to ${MAX_REQUEST_ID_BYTES} bytes, got ${bytes}`);
+    }
+    if (message.cancel) {
+      // Cancelling a generation that already ended is a harmless race.
+      this.generations
+        .get(requestId)
+        ?.stream.fail(new StreamFailure(StatusCode.CANCELLED, `request ${requestId} was cancelled by the session`));
+      return;
+    }
+    if (this.generations.has(requestId)) {
+      throw new StreamFailure(StatusCode.ALREADY_EXISTS, `request_id: ${JSON.stringify(requestId)} is already live in this session`);
+    }
+    let reader: StreamReader;
+    try {
+      reader = startGeneration(this.context, message.start as NonNullable<DataRequest['start']>).openReader(0);
+    } catch (error) {
+      const failure = asFailure(error);
+      this.output.write({ requestId, error: { code: failure.code, message: failure.message } });
+      return;
+    }
+    this.generations.set(requestId, reader);
+    void this.follow(requestId, reader);
+  }
+
+  private async follow(requestId: string, reader: StreamReader): Promise<void> {
+    const session = this.output;
+    const tagged: ChunkOutput = {
+      write: (chunk: TokenChunk) => session.write({ requestId, chunk }),
+      drained: () => session.drained(),
+      get gone() {
+        return session.gone;
+      },
+    };
+    try {
+      const end = await pumpStream(reader, tagged, this.context.config.streams);
+      if (end?.failure) session.write({ requestId, error: { code: end.failure.code, message: end.failure.message } });
+    } finally {
+      reader.close();
+      this.generations.delete(requestId);
+      this.endIfDone();
+    }
+  }
+
+  private endIfDone(): void {
+    if (this.halfClosed && this.generations.size === 0) this.output.end();
+  }
+
+  private closeAll(): void {
+    for (const reader of this.generations.values()) reader.close();
+    this.generations.clear();
+  }
+}

@@ -1,0 +1,78 @@
+import type { GenerateRequest } from '../gen/tokenrelay/v1/data_service';
+import type { ModelBackend, GenerationRequest } from '../models/types';
+import type { LimitsConfig } from '../server/config';
+import type { ModelCatalog } from '../models/catalog';
+import { StatusCode, StreamFailure } from '../streams/status';
+
+const STREAM_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const ROLES = new Set(['system', 'user', 'assistant', 'tool', 'developer']);
+const MAX_STOP_SEQUENCES = 4;
+const MAX_STOP_BYTES = 64;
+
+function invalid(message: string): StreamFailure {
+  return new StreamFailure(StatusCode.INVALID_ARGUMENT, message);
+}
+
+/** Checks a client-chosen stream id; INVALID_ARGUMENT names the field. */
+export function checkStreamId(id: string, field: string): void {
+  if (!STREAM_ID.test(id)) {
+    throw invalid(`${field}: must be 1 to 128 characters from [A-Za-z0-9._:-], got ${JSON.stringify(id.slice(0, 140))}`);
+  }
+}
+
+/** A generation request checked against the limits, with defaults applied. */
+export interface ValidatedGenerate {
+  model: ModelBackend;
+  request: GenerationRequest;
+  streamId: string;
+  resumable: boolean;
+  /** Identifies the request, so a retry with the same stream_id attaches instead of generating twice. */
+  fingerprint: string;
+}
+
+/** Validates a GenerateRequest; INVALID_ARGUMENT or NOT_FOUND with the field and the limit. */
+export function validateGenerate(input: GenerateRequest, models: ModelCatalog, limits: LimitsConfig): ValidatedGenerate {
+  const model = models.resolve(input.model);
+  if (input.prompt.length === 0 && input.messages.length === 0) {
+    throw invalid('prompt: is empty and there are no messages; set prompt or messages');
+  }
+  let promptBytes = Buffer.byteLength(input.prompt);
+  for (const [index, message] of input.messages.entries()) {
+    if (!ROLES.has(message.role)) {
+      throw invalid(`messages[${index}].role: must be one of ${[...ROLES].join(', ')}, got ${JSON.stringify(message.role.slice(0, 64))}`);
+    }
+    promptBytes += Buffer.byteLength(message.content);
+  }
+  if (promptBytes > limits.maxPromptBytes) {
+    throw invalid(`prompt: ${promptBytes} bytes (prompt and messages together) is over the limit of ${limits.maxPromptBytes} bytes`);
+  }
+  const maxTokens = input.maxTokens ?? limits.defaultMaxTokens;
+  if (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > limits.maxTokens) {
+    throw invalid(`max_tokens: must be between 1 and ${limits.maxTokens}, got ${maxTokens}`);
+  }
+  const temperature = input.temperature ?? 1;
+  if (!(temperature >= 0 && temperature <= 2)) {
+    throw invalid(`temperature: must be between 0 and 2, got ${temperature}`);
+  }
+  const topP = input.topP ?? 1;
+  if (!(topP > 0 && topP <= 1)) throw invalid(`top_p: must be greater than 0 and at most 1, got ${topP}`);
+  if (input.stop.length > MAX_STOP_SEQUENCES) {
+    throw invalid(`stop: at most ${MAX_STOP_SEQUENCES} sequences, got ${input.stop.length}`);
+  }
+  for (const [index, stop] of input.stop.entries()) {
+    const bytes = Buffer.byteLength(stop);
+    if (bytes < 1 || bytes > MAX_STOP_BYTES) throw invalid(`stop[${index}]: must be 1 to ${MAX_STOP_BYTES} bytes, got ${bytes}`);
+  }
+  if (input.streamId !== '') checkStreamId(input.streamId, 'stream_id');
+  const request: GenerationRequest = {
+    prompt: input.prompt,
+    messages: input.messages.map((message) => ({ role: message.role, content: message.content })),
+    maxTokens,
+    temperature,
+    topP,
+    stop: [...input.stop],
+    seed: input.seed ?? 0,
+  };
+  const fingerprint = JSON.stringify([model.description.name, input.resumable, request]);
+  return { model, request, streamId: input.streamId, resumable: input.resumable, fingerprint };
+}

@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { StatusCode, StreamFailure } from './status';
+import { AbandonPolicy, StreamEnd, TokenStream } from './tokenStream';
+
+export interface StreamRegistryOptions {
+  /** Most streams live at once; one more is RESOURCE_EXHAUSTED. */
+  maxActiveStreams: number;
+  /** How long a finished stream stays readable for Subscribe, in ms. */
+  retentionMs: number;
+  /** Most finished streams kept; the oldest finished are dropped first. */
+  maxRetainedStreams: number;
+  /** Backpressure window per stream, in tokens. */
+  windowTokens: number;
+  /** How long an abandoned resumable stream keeps producing, in ms. */
+  resumeGraceMs: number;
+}
+
+export interface CreateStreamOptions {
+  /** Client-chosen id; a fresh one is made when absent. */
+  id?: string;
+  model: string;
+  abandonPolicy: AbandonPolicy;
+  promptTokens?: number;
+  fingerprint?: string;
+}
+
+/** Observers of stream lifecycles (metrics, logs); the registry knows nothing of either. */
+export interface StreamObserver {
+  started?(stream: TokenStream): void;
+  ended?(stream: TokenStream, end: StreamEnd): void;
+}
+
+/**
+ * Every stream this process holds: live ones, and finished ones for a bounded
+ * time and number so late readers can still resume them.
+ */
+export class StreamRegistry {
+  private readonly live = new Map<string, TokenStream>();
+  /** Finished streams in the order they finished (Map keeps insertion order). */
+  private readonly retained = new Map<string, { stream: TokenStream; expiresAtMs: number }>();
+  private readonly observers: StreamObserver[] = [];
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(readonly options: StreamRegistryOptions) {}
+
+  get activeCount(): number {
+    return this.live.size;
+  }
+
+  get retainedCount(): number {
+    return this.retained.size;
+  }
+
+  observe(observer: StreamObserver): void {
+    this.observers.push(observer);
+  }
+
+  /** A live or retained stream, or undefined. */
+  get(id: string): TokenStream | undefined {
+    const live = this.live.get(id);
+    if (live) return live;
+    const retained = this.retained.get(id);
+    if (!retained) return undefined;
+    if (retained.expiresAtMs <= Date.now()) {
+      this.retained.delete(id);
+      return undefined;
+    }
+    return retained.stream;
+  }
+
+  /** A live or retained stream; NOT_FOUND otherwise. */
+  require(id: string, field = 'stream_id'): TokenStream {
+    const stream = this.get(id);
+    if (!stream) throw new StreamFailure(StatusCode.NOT_FOUND, `${field}: no stream with id ${JSON.stringify(id)}`);
+    return stream;
+  }
+
+  /**
+   * Creates a live stream. A live stream with the same id is ALREADY_EXISTS;
+   * a finished one with the same id is replaced. Over maxActiveStreams is
+   * RESOURCE_EXHAUSTED.
+   */
+  create(options: CreateStreamOptions): TokenStream {
+    const id = options.id || randomUUID();
+    if (this.live.has(id)) {
+      throw new StreamFailure(StatusCode.ALREADY_EXISTS, `stream_id: stream ${JSON.stringify(id)} is already live`);
+    }
+    if (this.live.size >= this.options.maxActiveStreams) {
+      throw new StreamFailure(
+        StatusCode.RESOURCE_EXHAUSTED,
+        `too many live streams: the limit is ${this.options.maxActiveStreams}`,
+      );
+    }
+    this.retained.delete(id);
+    const stream = new TokenStream({
+      id,
+      model: options.model,
+      windowTokens: this.options.windowTokens,
+      resumeGraceMs: this.options.resumeGraceMs,
+      abandonPolicy: options.abandonPolicy,
+      promptTokens: options.promptTokens,
+      fingerprint: options.fingerprint,
+    });
+    this.live.set(id, stream);
+    for (const observer of this.observers) observer.started?.(stream);
+    stream.onEnd((end) => this.retire(stream, end));
+    return stream;
+  }
+
+  /** Ends every live stream with the failure (shutdown). */
+  failAll(failure: StreamFailure): void {
+    for (const stream of [...this.live.values()]) stream.fail(failure);
+  }
+
+  /** Drops finished streams past their retention; called periodically. */
+  sweep(nowMs = Date.now()): void {
+    for (const [id, entry] of this.retained) {
+      if (entry.expiresAtMs > nowMs) break; // finish order is expiry order
+      this.retained.delete(id);
+    }
+  }
+
+  /** Stops the periodic sweep. */
+  close(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  private retire(stream: TokenStream, end: StreamEnd): void {
+    if (this.live.get(stream.id) === stream) this.live.delete(stream.id);
+    for (const observer of this.observers) observer.ended?.(stream, end);
+    if (this.options.retentionMs <= 0 || this.options.maxRetainedStreams <= 0) return;
+    this.retained.set(stream.id, { stream, expiresAtMs: Date.now() + this.options.retentionMs });
+    while (this.retained.size > this.options.maxRetainedStreams) {
+      const oldest = this.retained.keys().next().value as string;
+      this.retained.delete(oldest);
+    }
+    if (!this.sweepTimer) {
+      this.sweepTimer = setInterval(() => this.sweep(), Math.min(this.options.retentionMs, 10_000));
+      this.sweepTimer.unref();
+    }
+  }
+}

@@ -1,0 +1,333 @@
+import { StatusCode, StreamFailure } from './status';
+
+/** Why a stream ended. */
+export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';
+
+/** Token counts, as the model's tokenizer counts them. */
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** How a stream ended: the reason, the usage, and for failures the status. */
+export interface StreamEnd {
+  reason: FinishReason;
+  usage: Usage;
+  /** Set when reason is 'cancelled' or 'error': the status consumers see. */
+  failure?: StreamFailure;
+}
+
+/**
+ * What happens when the last reader of an unfinished stream leaves:
+ * - `cancel`: the stream is cancelled at once (a non-resumable generation);
+ * - `grace`: it keeps producing for `resumeGraceMs`, then is cancelled unless
+ *   a reader re-attached (a resumable generation);
+ * - `keep`: nothing; its producer decides when it ends (Publish).
+ */
+export type AbandonPolicy = 'cancel' | 'grace' | 'keep';
+
+export interface TokenStreamOptions {
+  id: string;
+  /** Label of the model producing the tokens, for logs and metrics. */
+  model: string;
+  /** Most tokens the producer may run ahead of the slowest live reader before append() makes it wait. */
+  windowTokens: number;
+  abandonPolicy: AbandonPolicy;
+  /** For the `grace` policy: how long an abandoned stream keeps producing. */
+  resumeGraceMs: number;
+  /** Tokens in the prompt, reported in usage. Default 0. */
+  promptTokens?: number;
+  /** Identifies the request that started the stream, so a retry can attach to it. */
+  fingerprint?: string;
+}
+
+/** A slice of the log handed to a reader. */
+export interface TokenBatch {
+  /** Sequence number of tokens[0]. */
+  seq: number;
+  tokens: string[];
+}
+
+/**
+ * One token stream: an append-only log of tokens numbered from 0, ended once
+ * by a finish reason or a failure, read by any number of readers from any
+ * sequence number. The producer's append() returns a promise when the slowest
+ * live reader is a full window behind, and the producer awaits it: that is the
+ * whole of backpressure. The log knows nothing of gRPC.
+ */
+export class TokenStream {
+  readonly id: string;
+  readonly model: string;
+  readonly fingerprint: string | undefined;
+  readonly createdAtMs = performance.now();
+  /** When the first token was appended (performance.now() clock), for time-to-first-token. */
+  firstTokenAtMs: number | undefined;
+  promptTokens: number;
+
+  private readonly log: string[] = [];
+  private readonly readers = new Set<StreamReader>();
+  private readonly controller = new AbortController();
+  private readonly endListeners: Array<(end: StreamEnd) => void> = [];
+  private readonly windowTokens: number;
+  private readonly abandonPolicy: AbandonPolicy;
+  private readonly resumeGraceMs: number;
+  private producerWait: Promise<void> | undefined;
+  private producerWake: (() => void) | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private endState: StreamEnd | undefined;
+
+  constructor(options: TokenStreamOptions) {
+    if (!(options.windowTokens >= 1)) throw new RangeError('windowTokens must be at least 1');
+    this.id = options.id;
+    this.model = options.model;
+    this.fingerprint = options.fingerprint;
+    this.windowTokens = options.windowTokens;
+    this.abandonPolicy = options.abandonPolicy;
+    this.resumeGraceMs = options.resumeGraceMs;
+    this.promptTokens = options.promptTokens ?? 0;
+  }
+
+  /** Aborted when the stream ends by a failure or cancel; the producer must stop then. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** The sequence number the next token will get: the number of tokens so far. */
+  get nextSeq(): number {
+    return this.log.length;
+  }
+
+  /** How the stream ended, or undefined while it is live. */
+  get end(): StreamEnd | undefined {
+    return this.endState;
+  }
+
+  get readerCount(): number {
+    return this.readers.size;
+  }
+
+  /** Tokens appended that the slowest live reader has not taken yet (0 with no readers). */
+  get bufferedTokens(): number {
+    const slowest = this.slowestReaderPos();
+    return slowest === undefined ? 0 : this.log.length - slowest;
+  }
+
+  /** Whether the producer is waiting for readers to catch up. */
+  get producerPaused(): boolean {
+    return this.producerWait !== undefined;
+  }
+
+  /**
+   * Appends one token. Returns a promise the producer must await when the
+   * slowest live reader is a window behind; undefined when it may go on.
+   * Appending to an ended stream does nothing (the producer sees `signal`).
+   */
+  append(token: string): Promise<void> | undefined {
+    if (this.endState) return undefined;
+    this.log.push(token);
+    this.firstTokenAtMs ??= performance.now();
+    return this.afterAppend();
+  }
+
+  /** Appends several tokens at once; see append(). */
+  appendMany(tokens: readonly string[]): Promise<void> | undefined {
+    if (this.endState || tokens.length === 0) return undefined;
+    for (const token of tokens) this.log.push(token);
+    this.firstTokenAtMs ??= performance.now();
+    return this.afterAppend();
+  }
+
+  /** Ends the stream normally. Returns false if it had already ended. */
+  finish(reason: 'stop' | 'length', usage?: Partial<Usage>): boolean {
+    if (this.endState) return false;
+    this.settle({ reason, usage: this.usage(usage) });
+    return true;
+  }
+
+  /**
+   * Ends the stream with a failure (CANCELLED for a cancel) and aborts the
+   * producer. Tokens already in the log stay readable. Returns false if it had
+   * already ended.
+   */
+  fail(failure: StreamFailure, usage?: Partial<Usage>): boolean {
+    if (this.endState) return false;
+    const reason: FinishReason = failure.code === StatusCode.CANCELLED ? 'cancelled' : 'error';
+    this.settle({ reason, usage: this.usage(usage), failure });
+    this.controller.abort(failure);
+    return true;
+  }
+
+  /** Calls listener once when the stream ends (at once if it already has). */
+  onEnd(listener: (end: StreamEnd) => void): void {
+    if (this.endState) listener(this.endState);
+    else this.endListeners.push(listener);
+  }
+
+  /**
+   * Opens a reader at fromSeq. fromSeq may be at most nextSeq: a reader can
+   * only ask for the next token it has not seen.
+   */
+  openReader(fromSeq: number): StreamReader {
+    if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) {
+      throw new StreamFailure(StatusCode.INVALID_ARGUMENT, `from_seq: must be a non-negative integer, got ${fromSeq}`);
+    }
+    if (fromSeq > this.log.length) {
+      const state = this.endState ? 'finished stream' : 'stream';
+      throw new StreamFailure(
+        StatusCode.OUT_OF_RANGE,
+        `from_seq: ${fromSeq} is past the end of ${state} ${this.id}, which has ${this.log.length} tokens`,
+      );
+    }
+    const reader = new StreamReader(this, fromSeq);
+    this.readers.add(reader);
+    if (this.graceTimer) {
+      clearTimeout(this.graceTimer);
+      this.graceTimer = undefined;
+    }
+    return reader;
+  }
+
+  /** @internal Used by StreamReader. */
+  slice(from: number, maxTokens: number, maxBytes: number): string[] {
+    const available = Math.min(this.log.length - from, maxTokens);
+    if (maxBytes === Infinity) return this.log.slice(from, from + available);
+    let end = from;
+    let bytes = 0;
+    // Byte size is approximated by UTF-16 length; one token always fits.
+    while (end < from + available) {
+      bytes += this.log[end].length;
+      if (bytes > maxBytes && end > from) break;
+      end++;
+    }
+    return this.log.slice(from, end);
+  }
+
+  /** @internal A reader advanced: the producer may go on. */
+  readerAdvanced(): void {
+    if (this.producerWake && !this.mustWait()) this.wakeProducer();
+  }
+
+  /** @internal A reader closed. */
+  readerClosed(reader: StreamReader): void {
+    if (!this.readers.delete(reader)) return;
+    if (this.producerWake && !this.mustWait()) this.wakeProducer();
+    if (this.readers.size > 0 || this.endState) return;
+    if (this.abandonPolicy === 'cancel') {
+      this.fail(new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: its last consumer went away`));
+    } else if (this.abandonPolicy === 'grace') {
+      this.graceTimer = setTimeout(() => {
+        this.graceTimer = undefined;
+        this.fail(
+          new StreamFailure(
+            StatusCode.CANCELLED,
+            `stream ${this.id} cancelled: no consumer re-attached within ${this.resumeGraceMs} ms`,
+          ),
+        );
+      }, this.resumeGraceMs);
+      this.graceTimer.unref();
+    }
+  }
+
+  private afterAppend(): Promise<void> | undefined {
+    for (const reader of this.readers) reader.wake();
+    if (!this.mustWait()) return undefined;
+    if (!this.producerWait) {
+      this.producerWait = new Promise<void>((resolve) => (this.producerWake = resolve));
+    }
+    return this.producerWait;
+  }
+
+  private mustWait(): boolean {
+    const slowest = this.slowestReaderPos();
+    return slowest !== undefined && this.log.length - slowest >= this.windowTokens;
+  }
+
+  private slowestReaderPos(): number | undefined {
+    let slowest: number | undefined;
+    for (const reader of this.readers) {
+      if (slowest === undefined || reader.pos < slowest) slowest = reader.pos;
+    }
+    return slowest;
+  }
+
+  private wakeProducer(): void {
+    const wake = this.producerWake;
+    this.producerWait = undefined;
+    this.producerWake = undefined;
+    wake?.();
+  }
+
+  private usage(usage: Partial<Usage> | undefined): Usage {
+    return {
+      promptTokens: usage?.promptTokens ?? this.promptTokens,
+      completionTokens: usage?.completionTokens ?? this.log.length,
+    };
+  }
+
+  private settle(end: StreamEnd): void {
+    this.endState = end;
+    if (this.graceTimer) {
+      clearTimeout(this.graceTimer);
+      this.graceTimer = undefined;
+    }
+    this.wakeProducer();
+    for (const reader of this.readers) reader.wake();
+    const listeners = this.endListeners.splice(0);
+    for (const listener of listeners) listener(end);
+  }
+}
+
+/**
+ * A reader's position in one stream. read() takes what is there without
+ * waiting, so a consumer that falls behind naturally gets several tokens in
+ * one batch; wait() resolves when there is something new to read.
+ */
+export class StreamReader {
+  private waiter: (() => void) | undefined;
+  private closed = false;
+
+  /** @internal Use TokenStream.openReader. */
+  constructor(
+    readonly stream: TokenStream,
+    /** The next sequence number this reader will take. */
+    public pos: number,
+  ) {}
+
+  /** Whether every token has been read and the stream has ended (see stream.end). */
+  get atEnd(): boolean {
+    return this.stream.end !== undefined && this.pos >= this.stream.nextSeq;
+  }
+
+  /** Takes up to maxTokens (and about maxBytes) waiting tokens; undefined when none are waiting. */
+  read(maxTokens = Infinity, maxBytes = Infinity): TokenBatch | undefined {
+    if (this.closed || this.pos >= this.stream.nextSeq) return undefined;
+    const seq = this.pos;
+    const tokens = this.stream.slice(seq, maxTokens, maxBytes);
+    this.pos += tokens.length;
+    this.stream.readerAdvanced();
+    return { seq, tokens };
+  }
+
+  /** Resolves when tokens are waiting, the stream has ended, or the reader is closed. */
+  wait(): Promise<void> {
+    if (this.closed || this.pos < this.stream.nextSeq || this.stream.end) return Promise.resolve();
+    return new Promise<void>((resolve) => (this.waiter = resolve));
+  }
+
+  /** Detaches from the stream; may cancel it (see AbandonPolicy). Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.wake();
+    this.stream.readerClosed(this);
+  }
+
+  /** @internal */
+  wake(): void {
+    const waiter = this.waiter;
+    if (waiter) {
+      this.waiter = undefined;
+      waiter();
+    }
+  }
+}
