@@ -42,6 +42,12 @@ export interface StreamsConfig {
   maxChunkTokens: number;
   /** Most bytes (about) coalesced into one chunk. Default 65536. */
   maxChunkBytes: number;
+  /**
+   * How long a Publish half-close waits for a cancel that may follow it before
+   * it ends the stream normally, in ms. Default 50. (grpc-js clients cancel
+   * with END_STREAM then RST_STREAM, a few ms apart.)
+   */
+  halfCloseSettleMs: number;
 }
 
 export interface Config {
@@ -75,6 +81,7 @@ export const DEFAULT_STREAMS: StreamsConfig = {
   resumeGraceMs: 30_000,
   maxChunkTokens: 512,
   maxChunkBytes: 65_536,
+  halfCloseSettleMs: 50,
 };
 
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;

@@ -36,9 +36,12 @@ class PublishCall {
 
   start(): void {
     this.call.on('data', (message: PublishRequest) => this.guard(() => this.onMessage(message)));
-    // A client cancel can arrive as 'end' followed by 'cancelled' in the same
-    // turn of the event loop: decide after both had their chance.
-    this.call.on('end', () => setImmediate(() => this.guard(() => this.onHalfClose())));
+    // grpc-js clients cancel by sending END_STREAM and then, a few ms later,
+    // RST_STREAM: a cancel first arrives looking like a half-close. Commit to
+    // the half-close only once the settle window passed without a cancel.
+    this.call.on('end', () => {
+      setTimeout(() => this.guard(() => this.onHalfClose()), this.context.config.streams.halfCloseSettleMs);
+    });
     this.call.on('cancelled', () => {
       this.cancelSeen = true;
       this.onBroken();
