@@ -57,7 +57,8 @@ function tokensOf(text: string): string[] {
  * text whatever the seed) and top_p narrows it.
  */
 export function* simTokens(seed: number, temperature: number, topP: number): Generator<string> {
-  const random = mulberry32(seed ^ Math.floor(seed / 4294967296));
+  // Greedy (temperature 0) output is one fixed text, whatever the seed.
+  const random = temperature === 0 ? mulberry32(0) : mulberry32(seed ^ Math.floor(seed / 4294967296));
   const spread = Math.max(1, Math.round(WORDS.length * Math.min(1, temperature / 2) * topP));
   let word = 0;
   let first = true;

@@ -1,0 +1,32 @@
+import { ConfigError, DEFAULT_LIMITS, parseConfig } from '../../../src/server/config';
+
+describe('config', () => {
+  it('with nothing configured serves sim (the default) and echo', () => {
+    const config = parseConfig({});
+    expect(config.models.map((model) => model.name)).toEqual(['sim', 'echo']);
+    expect(config.defaultModel).toBe('sim');
+    expect(config.limits).toEqual(DEFAULT_LIMITS);
+  });
+
+  it('fills model defaults by backend', () => {
+    const config = parseConfig({ models: [{ name: 'fast', backend: 'sim', interTokenMs: 0 }] });
+    expect(config.models[0]).toEqual({ name: 'fast', backend: 'sim', ttftMs: 100, interTokenMs: 0 });
+    expect(config.defaultModel).toBe('fast');
+  });
+
+  it.each([
+    [{ models: [{ name: 'm', backend: 'gpt' }] }, 'models[0] (m).backend: unknown backend "gpt" (expected "echo" or "sim")'],
+    [{ models: [{ backend: 'sim' }] }, 'models[0].name: must be 1 to 128 characters from [A-Za-z0-9._:/-], got undefined'],
+    [{ models: [{ name: 'm', backend: 'sim', ttftMs: -1 }] }, 'models[0] (m).ttftMs: must be a number >= 0, got -1'],
+    [{ models: [{ name: 'm', backend: 'sim', speed: 1 }] }, 'models[0] (m).speed: unknown field (expected one of name, backend, ttftMs, interTokenMs)'],
+    [{ models: [{ name: 'm', backend: 'sim' }, { name: 'm', backend: 'echo' }] }, 'models[1].name: duplicate model name "m"'],
+    [{ models: [] }, 'models: must be a non-empty array'],
+    [{ defaultModel: 'nope' }, 'defaultModel: "nope" is not one of the configured models'],
+    [{ limits: { maxTokens: 0 } }, 'limits.maxTokens: must be a number >= 1, got 0'],
+    [{ limits: { maxTokens: 10 } }, 'limits.defaultMaxTokens: 256 is above limits.maxTokens (10)'],
+    [{ streams: { windowTokens: 'big' } }, 'streams.windowTokens: must be a number >= 1, got "big"'],
+    [{ port: 1 }, 'config.port: unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs)'],
+  ])('rejects %j with a message naming the field', (raw, message) => {
+    expect(() => parseConfig(raw)).toThrow(new ConfigError(message));
+  });
+});
