@@ -11,7 +11,7 @@ export interface RunResult {
 export interface RunOptions {
   /** Written to the child's stdin, which is then closed. Default: nothing. */
   input?: string;
-  /** The child is killed with SIGKILL after this long. Default 15000 ms. */
+  /** The child and everything it started are killed with SIGKILL after this long. Default 15000 ms. */
   timeoutMs?: number;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
@@ -21,7 +21,9 @@ export interface RunOptions {
 export function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   const { input = '', timeoutMs = 15_000, cwd, env } = options;
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group, so a timeout also kills what it spawned: node_modules/.bin/buf is a node
+    // shim that runs the real buf binary as a child, which a kill of the shim alone would orphan.
+    const child = spawn(command, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -29,7 +31,11 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
     child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL'); // the group is already gone; make sure the child is too
+      }
     }, timeoutMs);
     child.on('error', (error) => {
       clearTimeout(timer);

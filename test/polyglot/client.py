@@ -1,0 +1,101 @@
+"""A Python client of tokenrelay, built only from proto/ and the stock gRPC stubs.
+
+Usage: python3 client.py ADDRESS STUB_DIR < plan.json
+
+STUB_DIR holds the modules protoc wrote for proto/tokenrelay/v1/data_service.proto
+(--python_out and grpc_python_plugin's --grpc_out). The plan on stdin says what
+to ask for:
+
+  {"generate": {"model": "echo", "prompt": "..."},
+   "session": [{"request_id": "a", "model": "echo", "prompt": "..."}, ...],
+   "ping": {"request_id": "p", "nonce": 42},
+   "timeout_s": 10}
+
+The script only records what the server answered, as one JSON document on
+stdout; the jest test (test/integration/polyglot.test.ts) makes the assertions.
+"""
+
+import json
+import sys
+
+
+def chunk_json(pb2, chunk):
+    return {
+        "stream_id": chunk.stream_id,
+        "seq": chunk.seq,
+        "tokens": list(chunk.tokens),
+        "finish_reason": pb2.FinishReason.Name(chunk.finish_reason),
+        "usage": (
+            {"prompt_tokens": chunk.usage.prompt_tokens, "completion_tokens": chunk.usage.completion_tokens}
+            if chunk.HasField("usage")
+            else None
+        ),
+    }
+
+
+def generate(pb2, stub, plan, timeout_s):
+    request = pb2.GenerateRequest(model=plan["model"], prompt=plan["prompt"])
+    chunks = [chunk_json(pb2, chunk) for chunk in stub.Generate(request, timeout=timeout_s)]
+    return {"chunks": chunks, "tokens": [token for chunk in chunks for token in chunk["tokens"]]}
+
+
+def session(pb2, stub, starts, ping, timeout_s):
+    def messages():
+        for start in starts:
+            yield pb2.DataRequest(
+                request_id=start["request_id"],
+                start=pb2.GenerateRequest(model=start["model"], prompt=start["prompt"]),
+            )
+        yield pb2.DataRequest(request_id=ping["request_id"], ping=pb2.Ping(nonce=ping["nonce"]))
+        # Returning half-closes the call; the server ends it once every generation has ended.
+
+    requests = {}
+    pongs = []
+    for response in stub.StreamData(messages(), timeout=timeout_s):
+        kind = response.WhichOneof("kind")
+        if kind == "pong":
+            pongs.append(
+                {
+                    "request_id": response.request_id,
+                    "nonce": response.pong.nonce,
+                    "server_time_ms": response.pong.server_time_ms,
+                }
+            )
+            continue
+        entry = requests.setdefault(response.request_id, {"chunks": [], "tokens": [], "errors": []})
+        if kind == "chunk":
+            chunk = chunk_json(pb2, response.chunk)
+            entry["chunks"].append(chunk)
+            entry["tokens"].extend(chunk["tokens"])
+        elif kind == "error":
+            entry["errors"].append({"code": response.error.code, "message": response.error.message})
+        else:
+            raise RuntimeError("DataResponse with no kind: %r" % (response,))
+    return {"requests": requests, "pongs": pongs}
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: client.py ADDRESS STUB_DIR < plan.json")
+    address, stub_dir = sys.argv[1], sys.argv[2]
+    sys.path.insert(0, stub_dir)
+
+    import grpc
+    from tokenrelay.v1 import data_service_pb2 as pb2
+    from tokenrelay.v1 import data_service_pb2_grpc as pb2_grpc
+
+    plan = json.load(sys.stdin)
+    timeout_s = plan.get("timeout_s", 10)
+    with grpc.insecure_channel(address) as channel:
+        stub = pb2_grpc.DataServiceStub(channel)
+        result = {
+            "versions": {"grpc": grpc.__version__},
+            "generate": generate(pb2, stub, plan["generate"], timeout_s),
+            "session": session(pb2, stub, plan["session"], plan["ping"], timeout_s),
+        }
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
