@@ -62,6 +62,8 @@ export class TokenStream {
   readonly createdAtMs = performance.now();
   /** When the first token was appended (performance.now() clock), for time-to-first-token. */
   firstTokenAtMs: number | undefined;
+  /** When the producer last made progress: appended, or was let go after a backpressure pause. */
+  lastProgressAtMs = performance.now();
   promptTokens: number;
 
   private readonly log: string[] = [];
@@ -125,7 +127,8 @@ export class TokenStream {
   append(token: string): Promise<void> | undefined {
     if (this.endState) return undefined;
     this.log.push(token);
-    this.firstTokenAtMs ??= performance.now();
+    this.lastProgressAtMs = performance.now();
+    this.firstTokenAtMs ??= this.lastProgressAtMs;
     return this.afterAppend();
   }
 
@@ -133,7 +136,8 @@ export class TokenStream {
   appendMany(tokens: readonly string[]): Promise<void> | undefined {
     if (this.endState || tokens.length === 0) return undefined;
     for (const token of tokens) this.log.push(token);
-    this.firstTokenAtMs ??= performance.now();
+    this.lastProgressAtMs = performance.now();
+    this.firstTokenAtMs ??= this.lastProgressAtMs;
     return this.afterAppend();
   }
 
@@ -252,6 +256,7 @@ export class TokenStream {
 
   private wakeProducer(): void {
     const wake = this.producerWake;
+    if (wake) this.lastProgressAtMs = performance.now();
     this.producerWait = undefined;
     this.producerWake = undefined;
     wake?.();
@@ -284,6 +289,7 @@ export class TokenStream {
  */
 export class StreamReader {
   private waiter: (() => void) | undefined;
+  private waiting: Promise<void> | undefined;
   private closed = false;
 
   /** @internal Use TokenStream.openReader. */
@@ -311,7 +317,8 @@ export class StreamReader {
   /** Resolves when tokens are waiting, the stream has ended, or the reader is closed. */
   wait(): Promise<void> {
     if (this.closed || this.pos < this.stream.nextSeq || this.stream.end) return Promise.resolve();
-    return new Promise<void>((resolve) => (this.waiter = resolve));
+    this.waiting ??= new Promise<void>((resolve) => (this.waiter = resolve));
+    return this.waiting;
   }
 
   /** Detaches from the stream; may cancel it (see AbandonPolicy). Idempotent. */
@@ -327,6 +334,7 @@ export class StreamReader {
     const waiter = this.waiter;
     if (waiter) {
       this.waiter = undefined;
+      this.waiting = undefined;
       waiter();
     }
   }
