@@ -48,6 +48,34 @@ export interface StreamsConfig {
    * with END_STREAM then RST_STREAM, a few ms apart.)
    */
   halfCloseSettleMs: number;
+  /** A consumer with no token sent for this long gets a heartbeat chunk, in ms. Default 15000. */
+  heartbeatMs: number;
+}
+
+/** A call's deadline bounds: a default for calls that set none, a maximum that clamps longer ones. 0 means none. */
+export interface DeadlineConfig {
+  defaultMs: number;
+  maxMs: number;
+}
+
+/** Limits on a generation's pace, each a default and a maximum that clamps what a request asks for. */
+export interface TimeoutsConfig {
+  /** Time to first token when a request sets no ttft_timeout_ms, in ms. Default 60000. */
+  ttftMs: number;
+  /** The largest ttft_timeout_ms a request may set. Default 600000. */
+  maxTtftMs: number;
+  /** Most time between tokens when a request sets no idle_timeout_ms, in ms. Default 60000. */
+  idleMs: number;
+  /** The largest idle_timeout_ms a request may set. Default 600000. */
+  maxIdleMs: number;
+}
+
+/** Optional bearer-token auth; with no tokens configured every call is allowed. */
+export interface AuthConfig {
+  /** Accepted tokens. Prefer tokensEnv: a config file is easy to leak. */
+  tokens: string[];
+  /** Name of an environment variable holding accepted tokens, comma-separated. */
+  tokensEnv?: string;
 }
 
 export interface Config {
@@ -58,6 +86,10 @@ export interface Config {
   streams: StreamsConfig;
   /** How long streams in flight may run after SIGTERM before they are ended with UNAVAILABLE, in ms. Default 10000. */
   shutdownGraceMs: number;
+  /** Deadline bounds by DataService method name; "*" applies to methods not named. */
+  deadlines: Record<string, DeadlineConfig>;
+  timeouts: TimeoutsConfig;
+  auth: AuthConfig;
 }
 
 export const DEFAULT_MODELS: ModelConfig[] = [
@@ -82,7 +114,21 @@ export const DEFAULT_STREAMS: StreamsConfig = {
   maxChunkTokens: 512,
   maxChunkBytes: 65_536,
   halfCloseSettleMs: 50,
+  heartbeatMs: 15_000,
 };
+
+export const DEFAULT_DEADLINES: Record<string, DeadlineConfig> = {
+  '*': { defaultMs: 600_000, maxMs: 3_600_000 },
+  ListModels: { defaultMs: 10_000, maxMs: 60_000 },
+  Cancel: { defaultMs: 10_000, maxMs: 60_000 },
+  // Sessions and publishers live as long as their client wants; their streams have their own limits.
+  StreamData: { defaultMs: 0, maxMs: 0 },
+  Publish: { defaultMs: 0, maxMs: 0 },
+};
+
+export const DEFAULT_TIMEOUTS: TimeoutsConfig = { ttftMs: 60_000, maxTtftMs: 600_000, idleMs: 60_000, maxIdleMs: 600_000 };
+
+const METHODS = ['ListModels', 'Generate', 'Subscribe', 'Publish', 'StreamData', 'Cancel'];
 
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 
@@ -150,7 +196,11 @@ function parseModel(raw: unknown, index: number): ModelConfig {
 /** Validates a parsed config object and fills in every default. */
 export function parseConfig(raw: unknown): Config {
   if (!isObject(raw)) throw new ConfigError('config: must be a JSON object');
-  rejectUnknownKeys(raw, ['models', 'defaultModel', 'limits', 'streams', 'shutdownGraceMs'], 'config');
+  rejectUnknownKeys(
+    raw,
+    ['models', 'defaultModel', 'limits', 'streams', 'shutdownGraceMs', 'deadlines', 'timeouts', 'auth'],
+    'config',
+  );
   let models = DEFAULT_MODELS;
   if (raw.models !== undefined) {
     if (!Array.isArray(raw.models) || raw.models.length === 0) throw new ConfigError('models: must be a non-empty array');
@@ -176,9 +226,63 @@ export function parseConfig(raw: unknown): Config {
   if (limits.defaultMaxTokens > limits.maxTokens) {
     throw new ConfigError(`limits.defaultMaxTokens: ${limits.defaultMaxTokens} is above limits.maxTokens (${limits.maxTokens})`);
   }
-  const streams = section(raw.streams, DEFAULT_STREAMS, 'streams', { windowTokens: 1, maxChunkTokens: 1, maxChunkBytes: 1 });
+  const streams = section(raw.streams, DEFAULT_STREAMS, 'streams', {
+    windowTokens: 1,
+    maxChunkTokens: 1,
+    maxChunkBytes: 1,
+    heartbeatMs: 1,
+  });
   const shutdownGraceMs = number(raw.shutdownGraceMs, 'shutdownGraceMs', 0, DEFAULT_SHUTDOWN_GRACE_MS);
-  return { models, defaultModel, limits, streams, shutdownGraceMs };
+  const timeouts = section(raw.timeouts, DEFAULT_TIMEOUTS, 'timeouts', { maxTtftMs: 1, maxIdleMs: 1 });
+  return {
+    models,
+    defaultModel,
+    limits,
+    streams,
+    shutdownGraceMs,
+    deadlines: parseDeadlines(raw.deadlines),
+    timeouts,
+    auth: parseAuth(raw.auth),
+  };
+}
+
+function parseDeadlines(raw: unknown): Record<string, DeadlineConfig> {
+  const deadlines = { ...DEFAULT_DEADLINES };
+  if (raw === undefined) return deadlines;
+  if (!isObject(raw)) throw new ConfigError('deadlines: must be an object keyed by method name or "*"');
+  rejectUnknownKeys(raw, ['*', ...METHODS], 'deadlines');
+  for (const [method, value] of Object.entries(raw)) {
+    const base = deadlines[method] ?? deadlines['*'];
+    const parsed = section(value, base, `deadlines.${method}`, {});
+    const explicitDefault = isObject(value) && value.defaultMs !== undefined;
+    if (!explicitDefault && parsed.maxMs > 0 && (parsed.defaultMs > parsed.maxMs || parsed.defaultMs === 0)) {
+      parsed.defaultMs = parsed.maxMs; // an inherited default never exceeds the maximum set here
+    }
+    if (parsed.maxMs > 0 && parsed.defaultMs > parsed.maxMs) {
+      throw new ConfigError(`deadlines.${method}.defaultMs: ${parsed.defaultMs} is above maxMs (${parsed.maxMs})`);
+    }
+    deadlines[method] = parsed;
+  }
+  return deadlines;
+}
+
+function parseAuth(raw: unknown): AuthConfig {
+  if (raw === undefined) return { tokens: [] };
+  if (!isObject(raw)) throw new ConfigError('auth: must be an object');
+  rejectUnknownKeys(raw, ['tokens', 'tokensEnv'], 'auth');
+  const tokens = raw.tokens ?? [];
+  if (!Array.isArray(tokens) || tokens.some((token) => typeof token !== 'string' || token.length < 16)) {
+    throw new ConfigError('auth.tokens: must be an array of strings of at least 16 characters');
+  }
+  if (raw.tokensEnv !== undefined && (typeof raw.tokensEnv !== 'string' || raw.tokensEnv === '')) {
+    throw new ConfigError('auth.tokensEnv: must be the name of an environment variable');
+  }
+  return { tokens: tokens as string[], tokensEnv: raw.tokensEnv as string | undefined };
+}
+
+/** The deadline bounds that apply to a DataService method. */
+export function deadlineFor(config: Config, method: string): DeadlineConfig {
+  return config.deadlines[method] ?? config.deadlines['*'];
 }
 
 /** Reads and validates a JSON config file; no file means every default. */

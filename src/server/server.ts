@@ -8,12 +8,31 @@ import { ModelCatalog } from '../models/catalog';
 import { createDataService } from '../service';
 import { StreamRegistry } from '../streams/registry';
 import { StatusCode, StreamFailure } from '../streams/status';
-import type { Config } from './config';
+import { type Config, ConfigError } from './config';
 import { httpPort, startHttpSide } from './httpServer';
 import { Metrics } from './metrics';
 import { addReflection } from './reflection';
 
 export const SERVICE_NAME = 'tokenrelay.v1.DataService';
+
+/** RST_STREAM frames a connection may send in a burst, and per second after it. */
+export const STREAM_RESET_BURST = 10_000;
+export const STREAM_RESET_RATE_PER_SECOND = 1_000;
+
+/**
+ * Node's HTTP/2 rapid-reset protection (nghttp2's stream reset rate limit,
+ * 1000 then 33/s by default) tears down a whole connection when a client
+ * cancels many streams at once, which is exactly what a burst of Stop buttons
+ * behind one gateway connection looks like. grpc-js has no option for it, so
+ * the limit is raised on the options grpc-js hands to http2.createServer;
+ * it stays a limit (far above real stop-button rates, far below a flood).
+ */
+function allowStopButtonStorms(server: Server): void {
+  const options = (server as unknown as { commonServerOptions?: Record<string, unknown> }).commonServerOptions;
+  if (!options) throw new Error('grpc-js no longer has Server.commonServerOptions: revisit allowStopButtonStorms');
+  options.streamResetBurst = STREAM_RESET_BURST;
+  options.streamResetRate = STREAM_RESET_RATE_PER_SECOND;
+}
 
 export interface ServeOptions {
   config: Config;
@@ -24,6 +43,16 @@ export interface ServeOptions {
   grpcPort?: number;
   /** HTTP side port (health, readiness, metrics); 0 picks a free one; null disables it. Default 8080. */
   httpPort?: number | null;
+}
+
+/** The accepted bearer tokens: from the config file and the environment variable it names. */
+function authTokens(config: Config): string[] {
+  const fromEnv = config.auth.tokensEnv ? (process.env[config.auth.tokensEnv] ?? '') : '';
+  const tokens = [...config.auth.tokens, ...fromEnv.split(',').map((token) => token.trim())].filter(Boolean);
+  if (config.auth.tokensEnv && tokens.length === 0) {
+    throw new ConfigError(`auth.tokensEnv: environment variable ${config.auth.tokensEnv} is unset or empty`);
+  }
+  return tokens;
 }
 
 /** A running tokenrelay: the gRPC server, the HTTP side port, and what they share. */
@@ -53,9 +82,16 @@ export class TokenRelayServer {
     this.registry.observe(this.metrics.streamObserver());
     this.models = new ModelCatalog(config.models, config.defaultModel);
     this.grpc = new Server({
-      interceptors: serverInterceptors({ logger, metrics: this.metrics, isDraining: () => this.draining }),
+      interceptors: serverInterceptors({
+        config,
+        logger,
+        metrics: this.metrics,
+        isDraining: () => this.draining,
+        authTokens: authTokens(config),
+      }),
       'grpc.max_receive_message_length': config.limits.maxMessageBytes,
     });
+    allowStopButtonStorms(this.grpc);
     this.grpc.addService(
       DataServiceService,
       createDataService({ config, logger, registry: this.registry, models: this.models }),

@@ -36,5 +36,11 @@ export function toChunk(streamId: string, seq: number, tokens: string[], end?: S
     tokens,
     finishReason: end ? TO_PROTO[end.reason] : ProtoFinishReason.FINISH_REASON_UNSPECIFIED,
     usage: end ? { promptTokens: end.usage.promptTokens, completionTokens: end.usage.completionTokens } : undefined,
+    heartbeat: false,
   };
+}
+
+/** A heartbeat: no tokens, the next seq, so a consumer can tell a stall from a slow model. */
+export function heartbeatChunk(streamId: string, nextSeq: number): TokenChunk {
+  return { streamId, seq: nextSeq, tokens: [], finishReason: ProtoFinishReason.FINISH_REASON_UNSPECIFIED, heartbeat: true };
 }

@@ -6,7 +6,8 @@ import { startGeneration } from './generation';
 
 export function generate(context: ServiceContext) {
   return (call: ServerWritableStream<GenerateRequest, TokenChunk>) =>
-    followStream(context, call as ServerWritableStream<unknown, TokenChunk>, () =>
-      startGeneration(context, call.request).openReader(0),
-    );
+    followStream(context, call as ServerWritableStream<unknown, TokenChunk>, () => {
+      const { stream, started } = startGeneration(context, call.request);
+      return { reader: stream.openReader(0), owner: started };
+    });
 }

@@ -3,23 +3,31 @@ import { StatusCode, StreamFailure, asFailure } from '../streams/status';
 import type { TokenStream } from '../streams/tokenStream';
 import type { ServiceContext } from './context';
 import { validateGenerate } from './validate';
+import { watchPace } from '../streams/watchdog';
+
+/** The stream a Generate follows, and whether this call started it (and so bounds it with its deadline). */
+export interface Generation {
+  stream: TokenStream;
+  started: boolean;
+}
 
 /**
  * Starts a generation in a new stream, or attaches to the live stream a
  * retried identical request started (so a retry never pays twice). The model
  * runs detached from any one call: its stream's signal stops it.
  */
-export function startGeneration(context: ServiceContext, input: GenerateRequest): TokenStream {
-  const { model, request, streamId, resumable, fingerprint } = validateGenerate(
+export function startGeneration(context: ServiceContext, input: GenerateRequest): Generation {
+  const { model, request, streamId, resumable, fingerprint, pace } = validateGenerate(
     input,
     context.models,
     context.config.limits,
+    context.config.timeouts,
   );
   if (streamId !== '') {
     const existing = context.registry.get(streamId);
     // A finished stream is replayed to an identical retry; a failed one is started again.
     if (existing && (!existing.end || !existing.end.failure)) {
-      if (existing.fingerprint === fingerprint) return existing;
+      if (existing.fingerprint === fingerprint) return { stream: existing, started: false };
       if (existing.end) throw new StreamFailure(
         StatusCode.ALREADY_EXISTS,
         `stream_id: stream ${JSON.stringify(streamId)} exists and was started by a different request`,
@@ -37,8 +45,9 @@ export function startGeneration(context: ServiceContext, input: GenerateRequest)
     promptTokens: model.countPromptTokens(request),
     fingerprint,
   });
+  watchPace(stream, pace);
   void runModel(context, stream, () => model.generate(request, stream.signal, stream));
-  return stream;
+  return { stream, started: true };
 }
 
 async function runModel(

@@ -1,6 +1,6 @@
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import type { StreamEnd, StreamReader } from '../streams/tokenStream';
-import { toChunk } from './convert';
+import { heartbeatChunk, toChunk } from './convert';
 
 /** Where a pump writes chunks: a gRPC call, or a session that wraps them. */
 export interface ChunkOutput {
@@ -17,6 +17,8 @@ export interface PumpLimits {
   maxChunkTokens: number;
   /** Most bytes (about) in one chunk. */
   maxChunkBytes: number;
+  /** A heartbeat goes out when nothing was sent for this long, in ms. */
+  heartbeatMs: number;
 }
 
 /**
@@ -24,27 +26,52 @@ export interface PumpLimits {
  * Tokens go out as soon as they exist; whatever piled up while the consumer
  * was busy goes out together in one chunk (adaptive coalescing, no timers).
  * A normal end is sent as the last chunk (finish reason and usage, with the
- * last tokens when they are there together). Returns the end, or undefined
- * when the consumer went away first. A failed end is returned, not sent: the
+ * last tokens when they are there together). While nothing is sent for
+ * heartbeatMs, a heartbeat chunk goes out. Returns the end, or undefined when
+ * the consumer went away first. A failed end is returned, not sent: the
  * caller turns it into a status.
  */
 export async function pumpStream(reader: StreamReader, output: ChunkOutput, limits: PumpLimits): Promise<StreamEnd | undefined> {
   const stream = reader.stream;
-  for (;;) {
-    if (output.gone) return undefined;
-    const batch = reader.read(limits.maxChunkTokens, limits.maxChunkBytes);
-    if (batch) {
-      const end = reader.atEnd && !stream.end?.failure ? stream.end : undefined;
-      const ready = output.write(toChunk(stream.id, batch.seq, batch.tokens, end));
-      if (end) return end;
-      if (!ready) await output.drained();
-      continue;
+  let lastSentMs = performance.now();
+  let awaitingDrain = false;
+  let heartbeat: NodeJS.Timeout | undefined;
+  const beat = () => {
+    if (output.gone || reader.atEnd) return;
+    const quietMs = performance.now() - lastSentMs;
+    if (quietMs >= limits.heartbeatMs && !awaitingDrain) {
+      output.write(heartbeatChunk(stream.id, reader.pos));
+      lastSentMs = performance.now();
     }
-    const end = stream.end;
-    if (end && reader.atEnd) {
-      if (!end.failure) output.write(toChunk(stream.id, reader.pos, [], end));
-      return end;
+    heartbeat = setTimeout(beat, Math.max(1, limits.heartbeatMs - (performance.now() - lastSentMs)));
+    heartbeat.unref();
+  };
+  heartbeat = setTimeout(beat, limits.heartbeatMs);
+  heartbeat.unref();
+  try {
+    for (;;) {
+      if (output.gone) return undefined;
+      const batch = reader.read(limits.maxChunkTokens, limits.maxChunkBytes);
+      if (batch) {
+        const end = reader.atEnd && !stream.end?.failure ? stream.end : undefined;
+        const ready = output.write(toChunk(stream.id, batch.seq, batch.tokens, end));
+        lastSentMs = performance.now();
+        if (end) return end;
+        if (!ready) {
+          awaitingDrain = true;
+          await output.drained();
+          awaitingDrain = false;
+        }
+        continue;
+      }
+      const end = stream.end;
+      if (end && reader.atEnd) {
+        if (!end.failure) output.write(toChunk(stream.id, reader.pos, [], end));
+        return end;
+      }
+      await reader.wait();
     }
-    await reader.wait();
+  } finally {
+    clearTimeout(heartbeat);
   }
 }

@@ -77,7 +77,7 @@ class Session {
     }
     let reader: StreamReader;
     try {
-      reader = startGeneration(this.context, message.start as NonNullable<DataRequest['start']>).openReader(0);
+      reader = startGeneration(this.context, message.start as NonNullable<DataRequest['start']>).stream.openReader(0);
     } catch (error) {
       const failure = asFailure(error);
       this.output.write({ requestId, error: { code: failure.code, message: failure.message } });

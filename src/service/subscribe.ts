@@ -5,7 +5,8 @@ import { followStream } from './follow';
 
 export function subscribe(context: ServiceContext) {
   return (call: ServerWritableStream<SubscribeRequest, TokenChunk>) =>
-    followStream(context, call as ServerWritableStream<unknown, TokenChunk>, () =>
-      context.registry.require(call.request.streamId).openReader(call.request.fromSeq),
-    );
+    followStream(context, call as ServerWritableStream<unknown, TokenChunk>, () => ({
+      reader: context.registry.require(call.request.streamId).openReader(call.request.fromSeq),
+      owner: false,
+    }));
 }

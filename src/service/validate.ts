@@ -1,6 +1,7 @@
 import type { GenerateRequest } from '../gen/tokenrelay/v1/data_service';
 import type { ModelBackend, GenerationRequest } from '../models/types';
-import type { LimitsConfig } from '../server/config';
+import type { LimitsConfig, TimeoutsConfig } from '../server/config';
+import type { PaceLimits } from '../streams/watchdog';
 import type { ModelCatalog } from '../models/catalog';
 import { StatusCode, StreamFailure } from '../streams/status';
 
@@ -28,10 +29,22 @@ export interface ValidatedGenerate {
   resumable: boolean;
   /** Identifies the request, so a retry with the same stream_id attaches instead of generating twice. */
   fingerprint: string;
+  pace: PaceLimits;
+}
+
+function paceLimit(value: number | undefined, field: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) throw invalid(`${field}: must be at least 1 ms, got ${value}`);
+  return Math.min(value, max);
 }
 
 /** Validates a GenerateRequest; INVALID_ARGUMENT or NOT_FOUND with the field and the limit. */
-export function validateGenerate(input: GenerateRequest, models: ModelCatalog, limits: LimitsConfig): ValidatedGenerate {
+export function validateGenerate(
+  input: GenerateRequest,
+  models: ModelCatalog,
+  limits: LimitsConfig,
+  timeouts: TimeoutsConfig,
+): ValidatedGenerate {
   const model = models.resolve(input.model);
   if (input.prompt.length === 0 && input.messages.length === 0) {
     throw invalid('prompt: is empty and there are no messages; set prompt or messages');
@@ -64,6 +77,10 @@ export function validateGenerate(input: GenerateRequest, models: ModelCatalog, l
     if (bytes < 1 || bytes > MAX_STOP_BYTES) throw invalid(`stop[${index}]: must be 1 to ${MAX_STOP_BYTES} bytes, got ${bytes}`);
   }
   if (input.streamId !== '') checkStreamId(input.streamId, 'stream_id');
+  const pace: PaceLimits = {
+    ttftMs: paceLimit(input.ttftTimeoutMs, 'ttft_timeout_ms', timeouts.ttftMs, timeouts.maxTtftMs),
+    idleMs: paceLimit(input.idleTimeoutMs, 'idle_timeout_ms', timeouts.idleMs, timeouts.maxIdleMs),
+  };
   const request: GenerationRequest = {
     prompt: input.prompt,
     messages: input.messages.map((message) => ({ role: message.role, content: message.content })),
@@ -74,5 +91,5 @@ export function validateGenerate(input: GenerateRequest, models: ModelCatalog, l
     seed: input.seed ?? 0,
   };
   const fingerprint = JSON.stringify([model.description.name, input.resumable, request]);
-  return { model, request, streamId: input.streamId, resumable: input.resumable, fingerprint };
+  return { model, request, streamId: input.streamId, resumable: input.resumable, fingerprint, pace };
 }

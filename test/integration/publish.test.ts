@@ -1,5 +1,5 @@
 import { type ClientWritableStream, type ServiceError, status } from '@grpc/grpc-js';
-import { FinishReason, type PublishRequest, type PublishResponse, type TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
+import { FinishReason, type PublishRequest, type PublishResponse, TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
 import { collect, expectContiguous, startTestServer, type TestServer, waitFor } from '../helpers/server';
 
 let t: TestServer;
@@ -20,13 +20,13 @@ function publisher(): Publisher {
 }
 
 function chunk(seq: number, tokens: string[], extra: Partial<TokenChunk> = {}): PublishRequest {
-  return { chunk: { streamId: '', seq, tokens, finishReason: FinishReason.FINISH_REASON_UNSPECIFIED, ...extra } };
+  return { chunk: TokenChunk.fromPartial({ seq, tokens, ...extra }) };
 }
 
 describe('Publish', () => {
   it('appends an external producer’s tokens that a subscriber reads live, ended by the half-close', async () => {
     const p = publisher();
-    p.call.write({ open: { streamId: 'pub-1', model: 'worker-7' } });
+    p.call.write({ open: { streamId: 'pub-1', model: 'worker-7', resumable: false } });
     p.call.write(chunk(0, ['Hello', ',']));
     await waitFor(() => t.server.registry.get('pub-1') !== undefined, 2000, 'the stream to open');
     const subscriber = collect(t.client.subscribe({ streamId: 'pub-1', fromSeq: 0 }));
@@ -46,7 +46,7 @@ describe('Publish', () => {
 
   it('ignores tokens already stored, so a producer may resend after a reconnect', async () => {
     const p = publisher();
-    p.call.write({ open: { streamId: 'pub-dup', model: '' } });
+    p.call.write({ open: { streamId: 'pub-dup', model: '', resumable: false } });
     p.call.write(chunk(0, ['a', 'b', 'c']));
     p.call.write(chunk(1, ['b', 'c', 'd'])); // overlaps: only d is new
     p.call.write(chunk(0, ['a'])); // all stored: ignored
@@ -60,7 +60,7 @@ describe('Publish', () => {
 
   it('a gap in sequence numbers is FAILED_PRECONDITION, and the tokens already stored stay readable', async () => {
     const p = publisher();
-    p.call.write({ open: { streamId: 'pub-gap', model: '' } });
+    p.call.write({ open: { streamId: 'pub-gap', model: '', resumable: false } });
     p.call.write(chunk(0, ['x', 'y']));
     p.call.write(chunk(5, ['z']));
     const { error } = await p.result;
@@ -73,11 +73,11 @@ describe('Publish', () => {
 
   it('a second live producer on the same stream id is ALREADY_EXISTS; the first carries on', async () => {
     const first = publisher();
-    first.call.write({ open: { streamId: 'pub-twice', model: '' } });
+    first.call.write({ open: { streamId: 'pub-twice', model: '', resumable: false } });
     first.call.write(chunk(0, ['one']));
     await waitFor(() => t.server.registry.get('pub-twice') !== undefined, 2000, 'the stream to open');
     const second = publisher();
-    second.call.write({ open: { streamId: 'pub-twice', model: '' } });
+    second.call.write({ open: { streamId: 'pub-twice', model: '', resumable: false } });
     const { error } = await second.result;
     expect(error?.code).toBe(status.ALREADY_EXISTS);
     first.call.write(chunk(1, ['two']));
@@ -96,7 +96,7 @@ describe('Publish', () => {
   it('a producer that breaks without half-closing ends the stream with UNAVAILABLE; its tokens stay', async () => {
     const p = publisher();
     p.call.on('error', () => undefined);
-    p.call.write({ open: { streamId: 'pub-broken', model: '' } });
+    p.call.write({ open: { streamId: 'pub-broken', model: '', resumable: false } });
     p.call.write(chunk(0, ['kept', ' tokens']));
     await waitFor(() => (t.server.registry.get('pub-broken')?.nextSeq ?? 0) === 2, 2000, 'two tokens');
     const subscriber = collect(t.client.subscribe({ streamId: 'pub-broken', fromSeq: 0 }));
@@ -109,7 +109,7 @@ describe('Publish', () => {
   it('a Cancel of the stream ends the producer’s call with CANCELLED', async () => {
     const p = publisher();
     p.call.on('error', () => undefined);
-    p.call.write({ open: { streamId: 'pub-cancel', model: '' } });
+    p.call.write({ open: { streamId: 'pub-cancel', model: '', resumable: false } });
     await waitFor(() => t.server.registry.get('pub-cancel') !== undefined, 2000, 'the stream to open');
     await new Promise((resolve, reject) =>
       t.client.cancel({ streamId: 'pub-cancel' }, (error, response) => (error ? reject(error) : resolve(response))),

@@ -1,24 +1,36 @@
 import type { ServerInterceptor } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { Config } from '../../server/config';
 import type { Metrics } from '../../server/metrics';
+import { authInterceptor } from './auth';
 import { callLogInterceptor } from './callLog';
+import { deadlineInterceptor } from './deadline';
 import { drainingInterceptor } from './draining';
+import { errorsInterceptor } from './errors';
 import { requestIdInterceptor } from './requestId';
 
 export interface ServerChainOptions {
+  config: Config;
   logger: Logger;
   metrics: Metrics;
   isDraining: () => boolean;
+  /** Accepted bearer tokens; empty turns auth off. */
+  authTokens: readonly string[];
 }
 
 /**
- * The server interceptor chain, in order. grpc-js runs the first one
- * outermost: it sees the wire first on the way in and last on the way out.
+ * The server interceptor chain. The wire is at the top: the first entry sees
+ * each incoming call first and each outgoing status last; the handler sits
+ * below the last entry.
  */
 export function serverInterceptors(options: ServerChainOptions): ServerInterceptor[] {
-  return [
+  const chain: Array<ServerInterceptor | false> = [
     requestIdInterceptor, // settles x-request-id before anyone logs
-    callLogInterceptor(options.logger, options.metrics), // one line and the metrics per call
+    callLogInterceptor(options.logger, options.metrics), // one line and the metrics per call, whatever ended it
+    errorsInterceptor(options.logger), // a handler's crash goes out as INTERNAL, never UNKNOWN
     drainingInterceptor(options.isDraining), // UNAVAILABLE while shutting down
+    options.authTokens.length > 0 && authInterceptor(options.authTokens), // UNAUTHENTICATED without a valid bearer token
+    deadlineInterceptor(options.config), // default and maximum deadline, handed to the handler
   ];
+  return chain.filter((interceptor): interceptor is ServerInterceptor => interceptor !== false);
 }

@@ -14,6 +14,12 @@ describe('config', () => {
     expect(config.defaultModel).toBe('fast');
   });
 
+  it('takes per-method deadline bounds and keeps the defaults of the others', () => {
+    const config = parseConfig({ deadlines: { Generate: { maxMs: 5000 } } });
+    expect(config.deadlines.Generate).toEqual({ defaultMs: 5000, maxMs: 5000 });
+    expect(config.deadlines.ListModels).toEqual({ defaultMs: 10_000, maxMs: 60_000 });
+  });
+
   it.each([
     [{ models: [{ name: 'm', backend: 'gpt' }] }, 'models[0] (m).backend: unknown backend "gpt" (expected "echo" or "sim")'],
     [{ models: [{ backend: 'sim' }] }, 'models[0].name: must be 1 to 128 characters from [A-Za-z0-9._:/-], got undefined'],
@@ -25,7 +31,10 @@ describe('config', () => {
     [{ limits: { maxTokens: 0 } }, 'limits.maxTokens: must be a number >= 1, got 0'],
     [{ limits: { maxTokens: 10 } }, 'limits.defaultMaxTokens: 256 is above limits.maxTokens (10)'],
     [{ streams: { windowTokens: 'big' } }, 'streams.windowTokens: must be a number >= 1, got "big"'],
-    [{ port: 1 }, 'config.port: unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs)'],
+    [{ port: 1 }, 'config.port: unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth)'],
+    [{ deadlines: { Generat: { maxMs: 1 } } }, 'deadlines.Generat: unknown field (expected one of *, ListModels, Generate, Subscribe, Publish, StreamData, Cancel)'],
+    [{ deadlines: { Generate: { defaultMs: 10, maxMs: 5 } } }, 'deadlines.Generate.defaultMs: 10 is above maxMs (5)'],
+    [{ auth: { tokens: ['short'] } }, 'auth.tokens: must be an array of strings of at least 16 characters'],
   ])('rejects %j with a message naming the field', (raw, message) => {
     expect(() => parseConfig(raw)).toThrow(new ConfigError(message));
   });
