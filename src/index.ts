@@ -2,3 +2,4 @@
 export { TokenRelayServer, type ServeOptions } from './server/server';
 export { loadConfig, parseConfig, type Config } from './server/config';
 export * from './gen/tokenrelay/v1/data_service';
+export * from './client';

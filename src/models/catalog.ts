@@ -15,6 +15,11 @@ export class ModelCatalog {
     for (const config of configs) this.byName.set(config.name, createModel(config));
   }
 
+  /** Adds (or replaces) a model under its description's name: how an embedder plugs in its own backend. */
+  register(model: ModelBackend): void {
+    this.byName.set(model.description.name, model);
+  }
+
   list(): ModelBackend[] {
     return [...this.byName.values()];
   }

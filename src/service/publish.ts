@@ -1,4 +1,4 @@
-import type { sendUnaryData, ServerReadableStream } from '@grpc/grpc-js';
+import { Metadata, type sendUnaryData, type ServerReadableStream } from '@grpc/grpc-js';
 import type { PublishRequest, PublishResponse, TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { StatusCode, StreamFailure, asFailure } from '../streams/status';
 import type { TokenStream } from '../streams/tokenStream';
@@ -8,6 +8,16 @@ import { toServiceError } from './status';
 import { checkStreamId } from './validate';
 
 const MAX_MODEL_LABEL_BYTES = 128;
+/** Response header of every Publish: the seq the producer should send next (where a resumed producer continues). */
+export const NEXT_SEQ_HEADER = 'tokenrelay-next-seq';
+
+/** Who is producing a published stream; kept beside the stream, which knows nothing of publishers. */
+interface Publisher {
+  attached: boolean;
+  resumable: boolean;
+  graceTimer?: NodeJS.Timeout;
+}
+const publishers = new WeakMap<TokenStream, Publisher>();
 
 export function publish(context: ServiceContext) {
   return (call: ServerReadableStream<PublishRequest, PublishResponse>, callback: sendUnaryData<PublishResponse>) => {
@@ -54,7 +64,7 @@ class PublishCall {
       if (!message.open) {
         throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'open: the first message of a Publish call must be open');
       }
-      this.open(message.open.streamId, message.open.model);
+      this.open(message.open.streamId, message.open.model, message.open.resumable);
       return;
     }
     if (message.open) throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'open: the stream is already open');
@@ -62,13 +72,16 @@ class PublishCall {
     this.append(this.stream, message.chunk);
   }
 
-  private open(streamId: string, model: string): void {
+  private open(streamId: string, model: string, resumable: boolean): void {
     checkStreamId(streamId, 'open.stream_id');
     if (Buffer.byteLength(model) > MAX_MODEL_LABEL_BYTES) {
       throw new StreamFailure(StatusCode.INVALID_ARGUMENT, `open.model: at most ${MAX_MODEL_LABEL_BYTES} bytes`);
     }
-    const stream = this.context.registry.create({ id: streamId, model: model || 'external', abandonPolicy: 'keep' });
+    const stream = this.resumeOrCreate(streamId, model, resumable);
     this.stream = stream;
+    const headers = new Metadata();
+    headers.set(NEXT_SEQ_HEADER, String(stream.nextSeq));
+    this.call.sendMetadata(headers);
     // A Cancel (or shutdown) of the stream ends this call with the same status.
     stream.signal.addEventListener(
       'abort',
@@ -77,6 +90,20 @@ class PublishCall {
       },
       { once: true },
     );
+  }
+
+  /** A resumable stream whose producer went away is continued; anything else live is ALREADY_EXISTS. */
+  private resumeOrCreate(streamId: string, model: string, resumable: boolean): TokenStream {
+    const existing = this.context.registry.get(streamId);
+    const publisher = existing && publishers.get(existing);
+    if (existing && !existing.end && publisher && !publisher.attached && publisher.resumable && resumable) {
+      clearTimeout(publisher.graceTimer);
+      publisher.attached = true;
+      return existing;
+    }
+    const stream = this.context.registry.create({ id: streamId, model: model || 'external', abandonPolicy: 'keep' });
+    publishers.set(stream, { attached: true, resumable });
+    return stream;
   }
 
   private append(stream: TokenStream, chunk: TokenChunk): void {
@@ -135,9 +162,23 @@ class PublishCall {
   private onBroken(): void {
     if (this.replied) return;
     this.replied = true;
-    this.stream?.fail(
-      new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${this.stream.id} went away before half-closing`),
-    );
+    const stream = this.stream;
+    if (!stream) return;
+    const publisher = publishers.get(stream);
+    if (!publisher?.resumable) {
+      stream.fail(new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${stream.id} went away before half-closing`));
+      return;
+    }
+    // A resumable stream waits for its producer to come back with a new Publish.
+    publisher.attached = false;
+    const graceMs = this.context.config.streams.resumeGraceMs;
+    publisher.graceTimer = setTimeout(() => {
+      stream.fail(
+        new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${stream.id} went away and did not resume within ${graceMs} ms`),
+      );
+    }, graceMs);
+    publisher.graceTimer.unref();
+    stream.onEnd(() => clearTimeout(publisher.graceTimer));
   }
 
   private guard(action: () => void): void {

@@ -1,43 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { credentials, status } from '@grpc/grpc-js';
 import { DataServiceClient } from '../../src/gen/tokenrelay/v1/data_service';
 import { check, healthClient } from '../helpers/health';
+import { serveProcess as serve } from '../helpers/process';
 import { collect, request } from '../helpers/server';
-
-const CLI = path.join(__dirname, '../../dist/cli.js');
-
-interface Served {
-  child: ChildProcess;
-  grpcPort: number;
-  httpPort: number;
-  exit: Promise<number | null>;
-}
-
-/** Starts `tokenrelay serve` as a real process and reads its ports from the startup log line. */
-async function serve(config: object): Promise<Served> {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm test does it first)`);
-  const dir = mkdtempSync(path.join(tmpdir(), 'tokenrelay-shutdown-'));
-  const file = path.join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify(config));
-  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--config', file], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const started = await new Promise<{ grpcPort: number; httpPort: number }>((resolve, reject) => {
-    let buffered = '';
-    child.stdout?.on('data', (data: Buffer) => {
-      buffered += data.toString();
-      for (const line of buffered.split('\n')) {
-        if (line.includes('"tokenrelay serving"')) resolve(JSON.parse(line));
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`server exited early with ${code}`)));
-  });
-  return { child, ...started, exit };
-}
 
 const CONFIG = {
   models: [{ name: 'slow', backend: 'sim', ttftMs: 0, interTokenMs: 20 }],

@@ -1,0 +1,31 @@
+import { status as Status, type ServiceError } from '@grpc/grpc-js';
+
+/** A failed call or stream, with its status code and the server's message. */
+export class TokenRelayError extends Error {
+  constructor(
+    readonly code: Status,
+    readonly details: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${Status[code] ?? code}: ${details}`, options);
+    this.name = 'TokenRelayError';
+  }
+
+  static from(error: unknown): TokenRelayError {
+    if (error instanceof TokenRelayError) return error;
+    const service = error as Partial<ServiceError>;
+    if (typeof service.code === 'number') return new TokenRelayError(service.code, service.details ?? String(error), { cause: error });
+    return new TokenRelayError(Status.UNKNOWN, error instanceof Error ? error.message : String(error), { cause: error });
+  }
+}
+
+/**
+ * Whether a failed stream is worth resuming: the connection or the server
+ * went away (UNAVAILABLE, a GOAWAY, a reset), not the request being wrong.
+ */
+export function isTransient(error: unknown): boolean {
+  const { code, details = '' } = error as Partial<ServiceError>;
+  if (code === Status.UNAVAILABLE) return true;
+  // A reset connection can surface as INTERNAL "Received RST_STREAM ..." in grpc-js.
+  return code === Status.INTERNAL && /RST_STREAM|Session closed|Connection dropped|ECONNRESET/.test(details);
+}

@@ -1,0 +1,8 @@
+/** The TypeScript SDK for tokenrelay. */
+export { TokenRelayClient, createClient, type ClientOptions } from './client';
+export { ResumableStream, type StreamOptions } from './generate';
+export { Session, type SessionGeneration } from './session';
+export { type PublishOptions, type TokenSource } from './publish';
+export { TokenRelayError, isTransient } from './errors';
+export { fullJitterDelayMs, type BackoffOptions, DEFAULT_BACKOFF } from './backoff';
+export { channelOptions } from './channel';

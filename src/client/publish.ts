@@ -1,0 +1,115 @@
+import { type CallOptions, type ClientWritableStream, type Metadata, status as Status } from '@grpc/grpc-js';
+import type { DataServiceClient, PublishRequest, PublishResponse } from '../gen/tokenrelay/v1/data_service';
+import { TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import { type BackoffOptions, DEFAULT_BACKOFF, fullJitterDelayMs, sleep } from './backoff';
+import { TokenRelayError, isTransient } from './errors';
+
+/** The response header that tells a (re)opened producer which seq to send next. */
+export const NEXT_SEQ_HEADER = 'tokenrelay-next-seq';
+
+export interface PublishOptions {
+  /** A label for the producing model, for the server's logs and metrics. */
+  model?: string;
+  /** Aborting it ends the call; the stream ends with an error its consumers see. */
+  signal?: AbortSignal;
+  /**
+   * After a lost connection, reopen the stream and resend from what the
+   * server has not stored (sequence numbers make it idempotent). Default
+   * true; `false` turns it off, an object tunes the backoff.
+   */
+  resume?: boolean | BackoffOptions;
+  /** Most tokens per message when the source is a plain (sync) iterable. Default 256. */
+  chunkTokens?: number;
+  metadata?: Metadata;
+}
+
+/** Tokens to publish: strings, or arrays of strings sent together in one message. */
+export type TokenSource = Iterable<string | string[]> | AsyncIterable<string | string[]>;
+
+async function* batches(source: TokenSource, chunkTokens: number): AsyncGenerator<string[]> {
+  if (Symbol.asyncIterator in source) {
+    for await (const item of source) yield typeof item === 'string' ? [item] : item;
+    return;
+  }
+  let batch: string[] = [];
+  for (const item of source) {
+    if (typeof item === 'string') batch.push(item);
+    else batch.push(...item);
+    if (batch.length >= chunkTokens) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+/**
+ * Publishes a producer's tokens to a stream, surviving reconnects: every
+ * token the source yields reaches the stream exactly once, in order. Keeps
+ * the tokens it sent until the stream ends, to resend after a reconnect.
+ */
+export async function publishStream(
+  client: DataServiceClient,
+  streamId: string,
+  source: TokenSource,
+  options: PublishOptions,
+  metadata: () => Metadata,
+  callOptions: () => CallOptions,
+): Promise<PublishResponse> {
+  const resume = options.resume !== false;
+  const backoff = { ...DEFAULT_BACKOFF, ...(typeof options.resume === 'object' ? options.resume : {}) };
+  const sent: string[] = [];
+  const pending = batches(source, options.chunkTokens ?? 256);
+  let sourceDone = false;
+  let retries = 0;
+  let accepted = 0;
+  for (;;) {
+    if (options.signal?.aborted) throw options.signal.reason;
+    let call: ClientWritableStream<PublishRequest> | undefined;
+    const response = new Promise<PublishResponse>((resolve, reject) => {
+      call = client.publish(metadata(), callOptions(), (error, value) => (error ? reject(error) : resolve(value)));
+    });
+    response.catch(() => undefined); // observed below; never unhandled
+    const writer = call as ClientWritableStream<PublishRequest>;
+    const onAbort = () => writer.cancel();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const headers = new Promise<Metadata>((resolve) => writer.once('metadata', resolve));
+      writer.write({ open: { streamId, model: options.model ?? '', resumable: resume } });
+      const nextSeq = Number((await Promise.race([headers, response]) as Metadata).get(NEXT_SEQ_HEADER)[0] ?? 0);
+      const write = async (seq: number, tokens: string[]) => {
+        if (!writer.write({ chunk: TokenChunk.fromPartial({ seq, tokens }) })) {
+          await Promise.race([new Promise((resolve) => writer.once('drain', resolve)), response]);
+        }
+      };
+      for (let seq = nextSeq; seq < sent.length; seq += 256) await write(seq, sent.slice(seq, seq + 256));
+      while (!sourceDone) {
+        const next = await pending.next();
+        if (next.done) {
+          sourceDone = true;
+          break;
+        }
+        const seq = sent.length;
+        sent.push(...next.value);
+        await write(seq, next.value);
+        retries = 0;
+      }
+      writer.end();
+      const result = await response;
+      accepted += result.tokensAccepted;
+      return { ...result, tokensAccepted: accepted };
+    } catch (error) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      if (!resume || !isTransient(error) || retries >= backoff.maxAttempts) throw TokenRelayError.from(error);
+      writer.cancel();
+      await sleep(fullJitterDelayMs(retries++, backoff), options.signal);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+/** A publish that failed before it could start, as a rejected promise with a clear error. */
+export function invalidPublish(message: string): Promise<never> {
+  return Promise.reject(new TokenRelayError(Status.INVALID_ARGUMENT, message));
+}

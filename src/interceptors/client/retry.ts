@@ -1,0 +1,69 @@
+import { type Interceptor, InterceptingCall, type Metadata, type StatusObject, status as Status } from '@grpc/grpc-js';
+import { type BackoffOptions, DEFAULT_BACKOFF, fullJitterDelayMs } from '../../client/backoff';
+
+/**
+ * Retries idempotent unary calls (ListModels, Cancel: asking twice is
+ * harmless) that failed with UNAVAILABLE, with full-jitter backoff, within
+ * the call's deadline and the attempt bound. Other methods pass through:
+ * streams are resumed by the SDK from their last sequence number instead.
+ */
+export function retryInterceptor(methods: readonly string[], backoff: BackoffOptions = {}): Interceptor {
+  const maxAttempts = backoff.maxAttempts ?? DEFAULT_BACKOFF.maxAttempts;
+  return (options, nextCall) => {
+    const method = options.method_definition.path.split('/').pop() ?? '';
+    if (!methods.includes(method) || options.method_definition.requestStream || options.method_definition.responseStream) {
+      return new InterceptingCall(nextCall(options));
+    }
+    let savedMetadata: Metadata;
+    let savedRequest: unknown;
+    return new InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        savedMetadata = metadata;
+        let response: unknown;
+        let deliver: ((message: unknown) => void) | undefined;
+        let retries = 0;
+        const finish = (status: StatusObject, nextStatus: (status: StatusObject) => void) => {
+          if (deliver && response !== undefined) deliver(response);
+          nextStatus(status);
+        };
+        const shouldRetry = (status: StatusObject) => {
+          if (status.code !== Status.UNAVAILABLE || retries >= maxAttempts) return false;
+          const deadline = options.deadline instanceof Date ? options.deadline.getTime() : options.deadline;
+          return deadline === undefined || Date.now() < deadline;
+        };
+        const retry = (nextStatus: (status: StatusObject) => void) => {
+          const delayMs = fullJitterDelayMs(retries++, backoff);
+          setTimeout(() => {
+            let call: ReturnType<typeof nextCall>;
+            try {
+              call = nextCall(options);
+            } catch (error) {
+              // The channel was closed while we waited: report the last failure.
+              return finish({ code: Status.UNAVAILABLE, details: String(error), metadata: savedMetadata }, nextStatus);
+            }
+            call.start(savedMetadata, {
+              onReceiveMessage: (message: unknown) => (response = message),
+              onReceiveStatus: (status: StatusObject) => (shouldRetry(status) ? retry(nextStatus) : finish(status, nextStatus)),
+            });
+            call.sendMessage(savedRequest);
+            call.halfClose();
+          }, delayMs);
+        };
+        next(metadata, {
+          onReceiveMessage(message, nextMessage) {
+            response = message;
+            deliver = nextMessage;
+          },
+          onReceiveStatus(status, nextStatus) {
+            if (shouldRetry(status)) retry(nextStatus);
+            else finish(status, nextStatus);
+          },
+        });
+      },
+      sendMessage(message, next) {
+        savedRequest = message;
+        next(message);
+      },
+    });
+  };
+}
