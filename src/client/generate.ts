@@ -6,7 +6,7 @@ import { MessageQueue } from './chunkQueue';
 import { TokenRelayError, isTransient } from './errors';
 
 /** How long a stopped call may take to end by itself before it is reset. */
-const STOP_GRACE_MS = 2000;
+const STOP_GRACE_MS = 10_000;
 
 /**
  * Ends a call the caller walked away from. With a way to stop the stream on
