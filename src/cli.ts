@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { type ClientReadableStream, credentials, Metadata, status as Status } from '@grpc/grpc-js';
-import { DataServiceClient, FinishReason, type TokenChunk } from './gen/tokenrelay/v1/data_service';
+import { createClient } from './client';
+import { FinishReason } from './gen/tokenrelay/v1/data_service';
 import { ConfigError, loadConfig } from './server/config';
 import { createLogger } from './server/logger';
 import { TokenRelayServer } from './server/server';
@@ -29,12 +29,15 @@ generate   Start a generation and print its tokens as they arrive, then the
   --model NAME      model (default: the server's default model)
   --max-tokens N    most tokens to generate (default: the server's, 256)
   --seed N          seed for deterministic output (default 0)
+  A lost connection is resumed from the last token received; Ctrl-C cancels
+  the stream on the server.
 
 models     List the server's models.
   --addr HOST:PORT  server address (env TOKENRELAY_ADDR, default 127.0.0.1:50051)
 
 Flags win over environment variables; TOKENRELAY_LOG_LEVEL sets the log
-level (default info). Logs are JSON lines, pretty on a terminal.
+level (default info); TOKENRELAY_TOKEN is the bearer token generate and
+models send, for a server with auth configured. Logs are JSON lines, pretty on a terminal.
 `;
 
 function fail(message: string): never {
@@ -66,6 +69,8 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
     grpcPort: port((values['grpc-port'] as string | undefined) ?? env.TOKENRELAY_GRPC_PORT, '--grpc-port', 50051),
     httpPort: port((values['http-port'] as string | undefined) ?? env.TOKENRELAY_HTTP_PORT, '--http-port', 8080),
   });
+  // A bug that escapes a handler's own guard is logged, never a crashed server.
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     server.shutdown().then(
@@ -80,22 +85,20 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
-function client(values: Record<string, string | boolean | undefined>): DataServiceClient {
-  const address = (values.addr as string | undefined) ?? process.env.TOKENRELAY_ADDR ?? '127.0.0.1:50051';
-  return new DataServiceClient(address, credentials.createInsecure());
+function address(values: Record<string, string | boolean | undefined>): string {
+  return (values.addr as string | undefined) ?? process.env.TOKENRELAY_ADDR ?? '127.0.0.1:50051';
 }
 
 async function generate(values: Record<string, string | boolean | undefined>, prompt: string): Promise<void> {
-  const service = client(values);
+  const sdk = createClient(address(values), { token: process.env.TOKENRELAY_TOKEN });
   const maxTokens = values['max-tokens'] === undefined ? undefined : Number(values['max-tokens']);
   const seed = values.seed === undefined ? undefined : Number(values.seed);
-  const call: ClientReadableStream<TokenChunk> = service.generate(
-    { model: (values.model as string | undefined) ?? '', prompt, messages: [], maxTokens, stop: [], seed, streamId: '', resumable: false },
-    new Metadata(),
-  );
-  process.once('SIGINT', () => call.cancel());
-  await new Promise<void>((resolve) => {
-    call.on('data', (chunk: TokenChunk) => {
+  // Ctrl-C aborts the stream: the SDK cancels it on the server, so the model stops too.
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort(new Error('interrupted')));
+  try {
+    const stream = sdk.generate({ model: (values.model as string | undefined) ?? '', prompt, maxTokens, seed }, { signal: controller.signal });
+    for await (const chunk of stream) {
       process.stdout.write(chunk.tokens.join(''));
       if (chunk.finishReason !== FinishReason.FINISH_REASON_UNSPECIFIED) {
         const reason = FinishReason[chunk.finishReason].replace('FINISH_REASON_', '').toLowerCase();
@@ -103,35 +106,32 @@ async function generate(values: Record<string, string | boolean | undefined>, pr
           `\n[stream ${chunk.streamId}: ${reason}; prompt_tokens=${chunk.usage?.promptTokens ?? 0} completion_tokens=${chunk.usage?.completionTokens ?? 0}]\n`,
         );
       }
-    });
-    call.on('error', (error: { code: number; details: string }) => {
-      process.stderr.write(`\ntokenrelay: ${Status[error.code]}: ${error.details}\n`);
-      process.exitCode = 1;
-      resolve();
-    });
-    call.on('end', () => resolve());
-  });
-  service.close();
+    }
+  } catch (error) {
+    process.stderr.write(`\ntokenrelay: ${controller.signal.aborted ? 'interrupted; the stream was cancelled' : (error as Error).message}\n`);
+    process.exitCode = controller.signal.aborted ? 130 : 1;
+  } finally {
+    // Let the Cancel reach the server before the channel closes.
+    if (controller.signal.aborted) await new Promise((resolve) => setTimeout(resolve, 200));
+    sdk.close();
+  }
 }
 
 async function models(values: Record<string, string | boolean | undefined>): Promise<void> {
-  const service = client(values);
-  await new Promise<void>((resolve) => {
-    service.listModels({}, (error, response) => {
-      if (error) {
-        process.stderr.write(`tokenrelay: ${Status[error.code]}: ${error.details}\n`);
-        process.exitCode = 1;
-      } else {
-        for (const model of response.models) {
-          const mark = model.name === response.defaultModel ? ' (default)' : '';
-          const where = model.baseUrl ? ` ${model.baseUrl}` : '';
-          process.stdout.write(`${model.name}${mark}\t${model.backend}${where}\t${model.description}\n`);
-        }
-      }
-      resolve();
-    });
-  });
-  service.close();
+  const sdk = createClient(address(values), { token: process.env.TOKENRELAY_TOKEN });
+  try {
+    const response = await sdk.listModels();
+    for (const model of response.models) {
+      const mark = model.name === response.defaultModel ? ' (default)' : '';
+      const where = model.baseUrl ? ` ${model.baseUrl}` : '';
+      process.stdout.write(`${model.name}${mark}\t${model.backend}${where}\t${model.description}\n`);
+    }
+  } catch (error) {
+    process.stderr.write(`tokenrelay: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+  } finally {
+    sdk.close();
+  }
 }
 
 async function main(): Promise<void> {
