@@ -70,6 +70,14 @@ export interface TimeoutsConfig {
   maxIdleMs: number;
 }
 
+/** HTTP/2 keepalive pings from the server to its clients. */
+export interface KeepaliveConfig {
+  /** Ping a client after this long without a ping, in ms. Default 60000. */
+  timeMs: number;
+  /** Close the connection if the ping is not answered within this, in ms. Default 20000. */
+  timeoutMs: number;
+}
+
 /** Optional bearer-token auth; with no tokens configured every call is allowed. */
 export interface AuthConfig {
   /** Accepted tokens. Prefer tokensEnv: a config file is easy to leak. */
@@ -90,6 +98,7 @@ export interface Config {
   deadlines: Record<string, DeadlineConfig>;
   timeouts: TimeoutsConfig;
   auth: AuthConfig;
+  keepalive: KeepaliveConfig;
 }
 
 export const DEFAULT_MODELS: ModelConfig[] = [
@@ -125,6 +134,8 @@ export const DEFAULT_DEADLINES: Record<string, DeadlineConfig> = {
   StreamData: { defaultMs: 0, maxMs: 0 },
   Publish: { defaultMs: 0, maxMs: 0 },
 };
+
+export const DEFAULT_KEEPALIVE: KeepaliveConfig = { timeMs: 60_000, timeoutMs: 20_000 };
 
 export const DEFAULT_TIMEOUTS: TimeoutsConfig = { ttftMs: 60_000, maxTtftMs: 600_000, idleMs: 60_000, maxIdleMs: 600_000 };
 
@@ -198,7 +209,7 @@ export function parseConfig(raw: unknown): Config {
   if (!isObject(raw)) throw new ConfigError('config: must be a JSON object');
   rejectUnknownKeys(
     raw,
-    ['models', 'defaultModel', 'limits', 'streams', 'shutdownGraceMs', 'deadlines', 'timeouts', 'auth'],
+    ['models', 'defaultModel', 'limits', 'streams', 'shutdownGraceMs', 'deadlines', 'timeouts', 'auth', 'keepalive'],
     'config',
   );
   let models = DEFAULT_MODELS;
@@ -243,6 +254,7 @@ export function parseConfig(raw: unknown): Config {
     deadlines: parseDeadlines(raw.deadlines),
     timeouts,
     auth: parseAuth(raw.auth),
+    keepalive: section(raw.keepalive, DEFAULT_KEEPALIVE, 'keepalive', { timeMs: 1, timeoutMs: 1 }),
   };
 }
 

@@ -15,9 +15,6 @@ import { addReflection } from './reflection';
 
 export const SERVICE_NAME = 'tokenrelay.v1.DataService';
 
-export const SERVER_KEEPALIVE_TIME_MS = 60_000;
-export const SERVER_KEEPALIVE_TIMEOUT_MS = 20_000;
-
 /** RST_STREAM frames a connection may send in a burst, and per second after it. */
 export const STREAM_RESET_BURST = 10_000;
 export const STREAM_RESET_RATE_PER_SECOND = 1_000;
@@ -93,11 +90,12 @@ export class TokenRelayServer {
         authTokens: authTokens(config),
       }),
       'grpc.max_receive_message_length': config.limits.maxMessageBytes,
-      // Ping each client after a minute of silence and drop it if the ping is
-      // unanswered for 20 s, so a dead peer's streams are cancelled. Clients may
-      // ping as often as they like: grpc-js servers enforce no ping policy.
-      'grpc.keepalive_time_ms': SERVER_KEEPALIVE_TIME_MS,
-      'grpc.keepalive_timeout_ms': SERVER_KEEPALIVE_TIMEOUT_MS,
+      // Ping each client (default: every minute) and drop it if a ping goes
+      // unanswered (default: 20 s), so a dead peer's streams are cancelled.
+      // Clients may ping as often as they like: grpc-js servers enforce no
+      // ping policy.
+      'grpc.keepalive_time_ms': config.keepalive.timeMs,
+      'grpc.keepalive_timeout_ms': config.keepalive.timeoutMs,
     });
     allowStopButtonStorms(this.grpc);
     this.grpc.addService(

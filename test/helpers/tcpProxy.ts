@@ -53,6 +53,18 @@ export class TcpProxy {
     this.sockets.clear();
   }
 
+  /**
+   * Stops forwarding on every open connection without closing it: a peer
+   * that went silent (a dead host, a black-holed route). New connections
+   * still flow.
+   */
+  freeze(): void {
+    for (const socket of this.sockets) {
+      socket.unpipe();
+      socket.pause();
+    }
+  }
+
   async close(): Promise<void> {
     this.sever();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
