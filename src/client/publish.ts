@@ -62,7 +62,7 @@ export async function publishStream(
   const pending = batches(source, options.chunkTokens ?? 256);
   let sourceDone = false;
   let retries = 0;
-  let accepted = 0;
+  let startSeq: number | undefined;
   for (;;) {
     if (options.signal?.aborted) throw options.signal.reason;
     let call: ClientWritableStream<PublishRequest> | undefined;
@@ -77,27 +77,30 @@ export async function publishStream(
       const headers = new Promise<Metadata>((resolve) => writer.once('metadata', resolve));
       writer.write({ open: { streamId, model: options.model ?? '', resumable: resume } });
       const nextSeq = Number((await Promise.race([headers, response]) as Metadata).get(NEXT_SEQ_HEADER)[0] ?? 0);
+      startSeq ??= nextSeq;
       const write = async (seq: number, tokens: string[]) => {
         if (!writer.write({ chunk: TokenChunk.fromPartial({ seq, tokens }) })) {
           await Promise.race([new Promise((resolve) => writer.once('drain', resolve)), response]);
         }
       };
-      for (let seq = nextSeq; seq < sent.length; seq += 256) await write(seq, sent.slice(seq, seq + 256));
+      // sent[i] has seq startSeq + i; resend what the server does not have.
+      const stored = nextSeq - startSeq;
+      for (let index = stored; index < sent.length; index += 256) await write(startSeq + index, sent.slice(index, index + 256));
       while (!sourceDone) {
         const next = await pending.next();
         if (next.done) {
           sourceDone = true;
           break;
         }
-        const seq = sent.length;
+        const seq = startSeq + sent.length;
         sent.push(...next.value);
         await write(seq, next.value);
         retries = 0;
       }
       writer.end();
       const result = await response;
-      accepted += result.tokensAccepted;
-      return { ...result, tokensAccepted: accepted };
+      // Across reconnects, what this publish added is everything past where it started.
+      return { ...result, tokensAccepted: result.nextSeq - startSeq };
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
       if (!resume || !isTransient(error) || retries >= backoff.maxAttempts) throw TokenRelayError.from(error);
