@@ -1,0 +1,49 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { startTestServer, type TestServer } from '../helpers/server';
+
+/** The README's SDK example, run as written against a real server (only the address and import path differ). */
+describe('the README', () => {
+  let t: TestServer;
+  const dir = path.join(__dirname, '.readme-example');
+  beforeAll(async () => (t = await startTestServer()));
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await t.close();
+  });
+
+  it('SDK example runs and prints what it says', async () => {
+    const readme = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+    const match = /```ts\n(import \{ createClient \} from 'tokenrelay';[\s\S]*?)```/.exec(readme);
+    expect(match).not.toBeNull();
+    const source = match![1]
+      .replace("from 'tokenrelay'", `from ${JSON.stringify(path.join(__dirname, '../../src'))}`)
+      .replace("'localhost:50051'", JSON.stringify(t.address));
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, 'example.ts');
+    const lines = source.split('\n');
+    const imports = lines.filter((line) => line.startsWith('import '));
+    const body = lines.filter((line) => !line.startsWith('import '));
+    writeFileSync(file, `${imports.join('\n')}\nexport async function main() {\n${body.join('\n')}\n}\n`);
+    const logged: unknown[][] = [];
+    const written: string[] = [];
+    const log = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void logged.push(args));
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation((text: string | Uint8Array) => {
+      written.push(String(text));
+      return true;
+    });
+    try {
+      const example = (await import(file)) as { main: () => Promise<void> };
+      await example.main();
+    } finally {
+      log.mockRestore();
+      write.mockRestore();
+    }
+    expect(written.join('').length).toBeGreaterThan(50);
+    const replayed = logged.filter((args) => typeof args[0] === 'number' && Array.isArray(args[1])) as Array<[number, string[]]>;
+    expect(replayed[0][0]).toBe(40);
+    expect(replayed.flatMap(([, tokens]) => tokens)).toHaveLength(10);
+    expect(logged).toContainEqual([3]);
+    expect(logged).toContainEqual([['one']]);
+  });
+});
