@@ -21,9 +21,9 @@ export class CallOutput<Message = TokenChunk> {
     call.on('close', () => this.markGone());
   }
 
-  /** Whether the consumer went away before the call finished. */
+  /** Whether nothing more can be sent: the consumer went away, or the call already ended. */
   get gone(): boolean {
-    return this.consumerGone;
+    return this.consumerGone || this.finished;
   }
 
   /** Calls listener once when the consumer goes away (never after a normal finish). */

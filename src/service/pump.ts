@@ -50,7 +50,7 @@ export async function pumpStream(reader: StreamReader, output: ChunkOutput, limi
   heartbeat.unref();
   try {
     for (;;) {
-      if (output.gone) return undefined;
+      if (output.gone || reader.isClosed) return undefined;
       const batch = reader.read(limits.maxChunkTokens, limits.maxChunkBytes);
       if (batch) {
         const end = reader.atEnd && !stream.end?.failure ? stream.end : undefined;

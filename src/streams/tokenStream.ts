@@ -299,6 +299,11 @@ export class StreamReader {
     public pos: number,
   ) {}
 
+  /** Whether close() was called: the reader reads nothing more. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /** Whether every token has been read and the stream has ended (see stream.end). */
   get atEnd(): boolean {
     return this.stream.end !== undefined && this.pos >= this.stream.nextSeq;
