@@ -23,7 +23,8 @@ export async function emitTokens(
       // Keep just enough text to see a stop sequence that spans two tokens.
       tail = longestStop > 1 ? recent.slice(-(longestStop - 1)) : '';
     }
-    await pacer.next();
+    const due = pacer.next();
+    if (due) await due;
     const wait = sink.append(token);
     if (wait) await wait;
     count++;

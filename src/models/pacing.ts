@@ -18,18 +18,28 @@ export class Pacer {
     private readonly signal: AbortSignal,
   ) {}
 
-  /** Waits until the next token is due; throws the abort reason if aborted. */
-  async next(): Promise<void> {
+  /**
+   * Waits until the next token is due: a promise when there is something to
+   * wait for, undefined when the token may go at once (the unpaced hot path
+   * then costs no await). Throws the abort reason if aborted.
+   */
+  next(): Promise<void> | undefined {
+    if (this.signal.aborted) throw this.signal.reason;
     const n = this.emitted++;
     if (this.ttftMs === 0 && this.interTokenMs === 0) {
-      if (n % YIELD_EVERY_TOKENS === YIELD_EVERY_TOKENS - 1) await yieldToLoop();
-    } else {
-      const dueMs = this.startMs + this.ttftMs + n * this.interTokenMs;
-      const waitMs = dueMs - performance.now();
-      if (waitMs >= 1) {
-        await sleepFor(waitMs, undefined, { signal: this.signal }).catch(() => undefined);
-      }
+      return n % YIELD_EVERY_TOKENS === YIELD_EVERY_TOKENS - 1 ? this.afterYield() : undefined;
     }
+    const waitMs = this.startMs + this.ttftMs + n * this.interTokenMs - performance.now();
+    return waitMs >= 1 ? this.sleep(waitMs) : undefined;
+  }
+
+  private async afterYield(): Promise<void> {
+    await yieldToLoop();
+    if (this.signal.aborted) throw this.signal.reason;
+  }
+
+  private async sleep(waitMs: number): Promise<void> {
+    await sleepFor(waitMs, undefined, { signal: this.signal }).catch(() => undefined);
     if (this.signal.aborted) throw this.signal.reason;
   }
 }
