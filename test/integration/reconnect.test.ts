@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { createClient, TokenRelayError } from '../../src/client';
-import { simTokens } from '../../src/models/sim';
+import { simPrefix as expected } from '../helpers/tokens';
 import { freePort, serveProcess, type ServerProcess } from '../helpers/process';
 
 const CONFIG = {
@@ -8,14 +8,6 @@ const CONFIG = {
   streams: { heartbeatMs: 100 },
 };
 
-function expected(seed: number, count: number): string[] {
-  const tokens: string[] = [];
-  for (const token of simTokens(seed, 1, 1)) {
-    tokens.push(token);
-    if (tokens.length === count) break;
-  }
-  return tokens;
-}
 
 const servers: ServerProcess[] = [];
 afterEach(() => {

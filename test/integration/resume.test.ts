@@ -1,5 +1,5 @@
 import { createClient, type TokenRelayClient } from '../../src/client';
-import { simTokens } from '../../src/models/sim';
+import { simPrefix as expected } from '../helpers/tokens';
 import { startTestServer, type TestServer } from '../helpers/server';
 import { TcpProxy } from '../helpers/tcpProxy';
 
@@ -18,14 +18,6 @@ afterAll(async () => {
   await t.close();
 });
 
-function expected(seed: number, count: number): string[] {
-  const tokens: string[] = [];
-  for (const token of simTokens(seed, 1, 1)) {
-    tokens.push(token);
-    if (tokens.length === count) break;
-  }
-  return tokens;
-}
 
 describe('the SDK resumes a stream across a severed connection', () => {
   it('delivers every token exactly once, in order, when the connection is cut mid-stream', async () => {
