@@ -17,6 +17,8 @@ export interface GenerationRequest {
   topP: number;
   stop: string[];
   seed: number;
+  /** The caller's deadline, in ms since the epoch, when it set one: upstream models start no retry past it. */
+  deadlineMs?: number;
 }
 
 /**

@@ -26,6 +26,8 @@ export const STREAM_RESET_RATE_PER_SECOND = 1_000;
  * behind one gateway connection looks like. grpc-js has no option for it, so
  * the limit is raised on the options grpc-js hands to http2.createServer;
  * it stays a limit (far above real stop-button rates, far below a flood).
+ * Node 20 ignores these options (they arrived in Node 22); there the SDK's
+ * Cancel-instead-of-reset is what keeps storms off the wire.
  */
 function allowStopButtonStorms(server: Server): void {
   const options = (server as unknown as { commonServerOptions?: Record<string, unknown> }).commonServerOptions;

@@ -2,7 +2,7 @@ import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { StatusCode, StreamFailure, asFailure } from '../streams/status';
 import type { StreamReader } from '../streams/tokenStream';
-import { callDeadlineMs } from './callContext';
+import { callDeadlineMs, callRequestId } from './callContext';
 import { CallOutput } from './callOutput';
 import type { ServiceContext } from './context';
 import { pumpStream } from './pump';
@@ -30,12 +30,15 @@ export async function followStream(
   let reader: StreamReader | undefined;
   let deadlineTimer: NodeJS.Timeout | undefined;
   try {
+    const deadlineMs = callDeadlineMs(call.metadata);
+    if (deadlineMs <= Date.now()) {
+      throw new StreamFailure(StatusCode.DEADLINE_EXCEEDED, 'deadline exceeded before the call started; nothing was started');
+    }
     const followed = open();
     reader = followed.reader;
     const { stream } = reader;
     const openedReader = reader;
     output.onGone(() => openedReader.close());
-    const deadlineMs = callDeadlineMs(call.metadata);
     if (deadlineMs !== Infinity) {
       const startedMs = Date.now();
       deadlineTimer = setTimeout(() => {
@@ -52,6 +55,9 @@ export async function followStream(
     if (end?.failure) output.fail(end.failure.code, end.failure.message);
     else output.end();
   } catch (error) {
+    if (!(error instanceof StreamFailure)) {
+      context.logger.error({ err: error, requestId: callRequestId(call.metadata) }, 'handler failed');
+    }
     const failure = asFailure(error);
     output.fail(failure.code, failure.message);
   } finally {

@@ -1,5 +1,6 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { GenerateRequest, TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import { callDeadlineMs, callRequestId } from './callContext';
 import type { ServiceContext } from './context';
 import { followStream } from './follow';
 import { startGeneration } from './generation';
@@ -7,7 +8,10 @@ import { startGeneration } from './generation';
 export function generate(context: ServiceContext) {
   return (call: ServerWritableStream<GenerateRequest, TokenChunk>) =>
     followStream(context, call as ServerWritableStream<unknown, TokenChunk>, () => {
-      const { stream, started } = startGeneration(context, call.request);
+      const { stream, started } = startGeneration(context, call.request, {
+        deadlineMs: callDeadlineMs(call.metadata),
+        requestId: callRequestId(call.metadata),
+      });
       return { reader: stream.openReader(0), owner: started };
     });
 }

@@ -14,9 +14,20 @@ export interface Generation {
 /**
  * Starts a generation in a new stream, or attaches to the live stream a
  * retried identical request started (so a retry never pays twice). The model
- * runs detached from any one call: its stream's signal stops it.
+ * runs detached from any one call: its stream's signal stops it. deadlineMs
+ * (ms since the epoch) is the starting call's deadline, which the model may
+ * plan by (an upstream starts no retry past it); the signal enforces it.
  */
-export function startGeneration(context: ServiceContext, input: GenerateRequest): Generation {
+/** What a generation knows of the call that started it. */
+export interface StartingCall {
+  /** The call's deadline, in ms since the epoch; Infinity for none. */
+  deadlineMs?: number;
+  /** The call's request id, for log lines about the generation. */
+  requestId?: string;
+}
+
+export function startGeneration(context: ServiceContext, input: GenerateRequest, call: StartingCall = {}): Generation {
+  const { deadlineMs = Infinity, requestId } = call;
   const { model, request, streamId, resumable, fingerprint, pace } = validateGenerate(
     input,
     context.models,
@@ -46,13 +57,16 @@ export function startGeneration(context: ServiceContext, input: GenerateRequest)
     fingerprint,
   });
   watchPace(stream, pace);
-  void runModel(context, stream, () => model.generate(request, stream.signal, stream));
+  // Set after the fingerprint: an identical retry with a later deadline is still the same request.
+  const bounded = Number.isFinite(deadlineMs) ? { ...request, deadlineMs } : request;
+  void runModel(context, stream, requestId, () => model.generate(bounded, stream.signal, stream));
   return { stream, started: true };
 }
 
 async function runModel(
   context: ServiceContext,
   stream: TokenStream,
+  requestId: string | undefined,
   generate: () => Promise<{ finishReason: 'stop' | 'length'; usage?: { promptTokens?: number; completionTokens?: number } }>,
 ): Promise<void> {
   try {
@@ -62,7 +76,7 @@ async function runModel(
     if (stream.end) return; // aborted: the stream already carries why
     const failure = asFailure(error);
     if (failure.code === StatusCode.INTERNAL) {
-      context.logger.error({ err: error, streamId: stream.id }, 'model failed');
+      context.logger.error({ err: error, requestId, streamId: stream.id }, 'model failed');
     }
     stream.fail(failure);
   }

@@ -2,6 +2,7 @@ import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { DataRequest, DataResponse, TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { StatusCode, StreamFailure, asFailure } from '../streams/status';
 import type { StreamReader } from '../streams/tokenStream';
+import { callRequestId } from './callContext';
 import { CallOutput } from './callOutput';
 import type { ServiceContext } from './context';
 import { startGeneration } from './generation';
@@ -77,7 +78,8 @@ class Session {
     }
     let reader: StreamReader;
     try {
-      reader = startGeneration(this.context, message.start as NonNullable<DataRequest['start']>).stream.openReader(0);
+      const start = message.start as NonNullable<DataRequest['start']>;
+      reader = startGeneration(this.context, start, { requestId: callRequestId(this.call.metadata) }).stream.openReader(0);
     } catch (error) {
       const failure = asFailure(error);
       this.output.write({ requestId, error: { code: failure.code, message: failure.message } });

@@ -33,7 +33,8 @@ export function watchPace(stream: TokenStream, limits: PaceLimits): void {
         );
         return;
       }
-      return arm(limits.ttftMs - waited);
+      // Look again by the idle limit at the latest, so a stall soon after the first token is not missed.
+      return arm(Math.min(limits.ttftMs - waited, limits.idleMs));
     }
     const idle = stream.producerPaused ? 0 : now - stream.lastProgressAtMs;
     if (idle >= limits.idleMs) {
@@ -47,6 +48,6 @@ export function watchPace(stream: TokenStream, limits: PaceLimits): void {
     }
     arm(limits.idleMs - idle);
   };
-  arm(limits.ttftMs);
+  arm(Math.min(limits.ttftMs, limits.idleMs));
   stream.onEnd(() => clearTimeout(timer));
 }

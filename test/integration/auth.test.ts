@@ -1,0 +1,191 @@
+import path from 'node:path';
+import { credentials, loadPackageDefinition, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import pino from 'pino';
+import { DataServiceClient, type ListModelsResponse, type PublishResponse } from '../../src/gen/tokenrelay/v1/data_service';
+import { parseConfig } from '../../src/server/config';
+import { TokenRelayServer } from '../../src/server/server';
+import { check, healthClient } from '../helpers/health';
+import { paced, ScriptedModel, sleep } from '../helpers/models';
+import { collect, request, startTestServer, type TestServer, TEST_MODELS } from '../helpers/server';
+
+const TOKEN = 'a-secret-token-of-32-characters!';
+const MESSAGE = 'missing or invalid bearer token';
+
+function withAuthorization(value?: string): Metadata {
+  const metadata = new Metadata();
+  if (value !== undefined) metadata.set('authorization', value);
+  return metadata;
+}
+
+function listModels(client: DataServiceClient, metadata: Metadata): Promise<ListModelsResponse> {
+  return new Promise((resolve, reject) =>
+    client.listModels({}, metadata, (error, response) => (error ? reject(error) : resolve(response))),
+  );
+}
+
+/** grpc.reflection.v1 list_services, with no metadata at all. */
+function listServices(address: string): Promise<string[]> {
+  const protoPath = path.join(__dirname, '../../node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const reflection = (loadPackageDefinition(loadSync(protoPath, { keepCase: true })) as any).grpc.reflection.v1;
+  const client = new reflection.ServerReflection(address, credentials.createInsecure());
+  return new Promise((resolve, reject) => {
+    const call = client.ServerReflectionInfo();
+    call.on('data', (response: { list_services_response?: { service: Array<{ name: string }> }; error_response?: unknown }) => {
+      if (response.list_services_response) resolve(response.list_services_response.service.map((service) => service.name));
+      else reject(new Error(`unexpected reflection response ${JSON.stringify(response)}`));
+      call.end();
+    });
+    call.on('error', (error: ServiceError) => reject(error));
+    call.on('end', () => client.close());
+    call.write({ list_services: '' });
+  });
+}
+
+/** Every way to present no valid token, each expected to get the same answer. */
+const REJECTED: Array<[string, string | undefined]> = [
+  ['no authorization header', undefined],
+  ['a wrong token', 'Bearer not-the-secret-token-but-32-chars'],
+  ['a token that is a prefix of the right one', `Bearer ${TOKEN.slice(0, 20)}`],
+  ['a malformed header (Basic scheme)', `Basic ${Buffer.from(`user:${TOKEN}`).toString('base64')}`],
+  ['a malformed header (no scheme)', TOKEN],
+  ['a malformed header (Bearer with no token)', 'Bearer '],
+];
+
+describe('bearer-token auth (auth.tokens)', () => {
+  let t: TestServer;
+  let counter: ScriptedModel;
+  beforeAll(async () => {
+    t = await startTestServer({ auth: { tokens: [TOKEN] } });
+    counter = new ScriptedModel('auth-counter', paced(['ok'], 0));
+    t.server.models.register(counter);
+  });
+  afterAll(() => t.close());
+
+  it.each(REJECTED)('%s is UNAUTHENTICATED with the one message, and starts no producer', async (_name, header) => {
+    const before = counter.starts;
+    const { tokens, error } = await collect(
+      t.client.generate(request({ model: 'auth-counter', prompt: 'x' }), withAuthorization(header)),
+    );
+    expect(error?.code).toBe(status.UNAUTHENTICATED);
+    expect(error?.details).toBe(MESSAGE);
+    expect(tokens).toEqual([]);
+    await expect(listModels(t.client, withAuthorization(header))).rejects.toMatchObject({
+      code: status.UNAUTHENTICATED,
+      details: MESSAGE,
+    });
+    await sleep(20);
+    expect(counter.starts).toBe(before);
+  });
+
+  it('a Publish without a valid token is UNAUTHENTICATED and opens no stream', async () => {
+    const result = await new Promise<{ error?: ServiceError; response?: PublishResponse }>((resolve) => {
+      const call = t.client.publish(withAuthorization('Bearer wrong-wrong-wrong-wrong'), (error, response) =>
+        resolve(error ? { error } : { response }),
+      );
+      call.write({ open: { streamId: 'auth-pub', model: '', resumable: false } });
+      call.write({ chunk: { streamId: '', seq: 0, tokens: ['sneaky'], finishReason: 0, heartbeat: false } });
+      call.end();
+    });
+    expect(result.error?.code).toBe(status.UNAUTHENTICATED);
+    expect(result.error?.details).toBe(MESSAGE);
+    expect(t.server.registry.get('auth-pub')).toBeUndefined();
+  });
+
+  it('the right token works, whatever the case of "Bearer"', async () => {
+    for (const header of [`Bearer ${TOKEN}`, `bearer ${TOKEN}`]) {
+      const { tokens, error } = await collect(t.client.generate(request({ model: 'echo', prompt: 'let me in' }), withAuthorization(header)));
+      expect(error).toBeUndefined();
+      expect(tokens.join('')).toBe('let me in');
+    }
+    const models = await listModels(t.client, withAuthorization(`Bearer ${TOKEN}`));
+    expect(models.models.map((model) => model.name)).toEqual(expect.arrayContaining(['echo', 'sim', 'slow']));
+  });
+
+  it('health Check and reflection stay open without a token', async () => {
+    const health = healthClient(t.address);
+    try {
+      expect(await check(health, '')).toBe('SERVING');
+      expect(await check(health, 'tokenrelay.v1.DataService')).toBe('SERVING');
+    } finally {
+      health.close();
+    }
+    expect(await listServices(t.address)).toEqual(expect.arrayContaining(['tokenrelay.v1.DataService', 'grpc.health.v1.Health']));
+  });
+});
+
+describe('bearer-token auth (auth.tokensEnv)', () => {
+  const ENV = 'TOKENRELAY_TEST_AUTH_TOKENS';
+  const FIRST = 'first-env-token-of-enough-length';
+  const SECOND = 'second-env-token-of-enough-length';
+  let t: TestServer;
+  beforeAll(async () => {
+    process.env[ENV] = ` ${FIRST} , ${SECOND} `;
+    t = await startTestServer({ auth: { tokensEnv: ENV } });
+  });
+  afterAll(async () => {
+    delete process.env[ENV];
+    await t.close();
+  });
+
+  it('accepts each token in the variable and nothing else', async () => {
+    for (const token of [FIRST, SECOND]) {
+      const { tokens, error } = await collect(t.client.generate(request({ model: 'echo', prompt: 'env' }), withAuthorization(`Bearer ${token}`)));
+      expect(error).toBeUndefined();
+      expect(tokens.join('')).toBe('env');
+    }
+    for (const header of [undefined, `Bearer ${FIRST},${SECOND}`, `Bearer ${TOKEN}`]) {
+      const { error } = await collect(t.client.generate(request({ model: 'echo', prompt: 'env' }), withAuthorization(header)));
+      expect(error?.code).toBe(status.UNAUTHENTICATED);
+      expect(error?.details).toBe(MESSAGE);
+    }
+  });
+
+  it('an unset variable is a config error at start, not an open server', async () => {
+    await expect(startTestServer({ auth: { tokensEnv: 'TOKENRELAY_TEST_AUTH_UNSET' } })).rejects.toThrow(
+      'auth.tokensEnv: environment variable TOKENRELAY_TEST_AUTH_UNSET is unset or empty',
+    );
+  });
+});
+
+describe('the bearer token in logs', () => {
+  it('never appears in any log line, whatever the call did', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'trace' }, { write: (line: string) => lines.push(line) });
+    const server = await TokenRelayServer.start({
+      config: parseConfig({ models: TEST_MODELS, defaultModel: 'sim', auth: { tokens: [TOKEN] } }),
+      logger,
+      host: '127.0.0.1',
+      grpcPort: 0,
+      httpPort: 0,
+    });
+    server.models.register(
+      new ScriptedModel('auth-crash', async (sink) => {
+        await sink.append('before');
+        throw new Error('model failed');
+      }),
+    );
+    const client = new DataServiceClient(`127.0.0.1:${server.grpcPort}`, credentials.createInsecure());
+    try {
+      const good = withAuthorization(`Bearer ${TOKEN}`);
+      expect((await collect(client.generate(request({ model: 'echo', prompt: 'fine' }), good))).error).toBeUndefined();
+      expect((await collect(client.generate(request({ model: 'nope', prompt: 'x' }), good))).error?.code).toBe(status.NOT_FOUND);
+      expect((await collect(client.generate(request({ model: 'auth-crash', prompt: 'x' }), good))).error?.code).toBe(status.INTERNAL);
+      const cancelled = client.generate(request({ model: 'slow', prompt: 'x', maxTokens: 500 }), good);
+      cancelled.on('error', () => undefined);
+      await new Promise((resolve) => cancelled.once('data', resolve));
+      cancelled.cancel();
+      const wrong = withAuthorization(`Bearer ${TOKEN.slice(0, -1)}?`);
+      expect((await collect(client.generate(request({ model: 'echo', prompt: 'x' }), wrong))).error?.code).toBe(status.UNAUTHENTICATED);
+      await sleep(100);
+    } finally {
+      client.close();
+      await server.shutdown();
+    }
+    expect(lines.length).toBeGreaterThanOrEqual(5); // the calls were logged (the test is not vacuous)
+    expect(lines.some((line) => line.includes('"method":"/tokenrelay.v1.DataService/Generate"'))).toBe(true);
+    const leaks = lines.filter((line) => line.includes(TOKEN) || line.includes(TOKEN.slice(0, -1)));
+    expect(leaks).toEqual([]);
+  });
+});
