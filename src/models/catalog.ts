@@ -2,6 +2,7 @@ import type { ModelConfig } from '../server/config';
 import { StatusCode, StreamFailure } from '../streams/status';
 import { EchoModel } from './echo';
 import { SimModel } from './sim';
+import { createUpstreamModel } from './upstream';
 import type { ModelBackend } from './types';
 
 /** The configured models by name, and the default one. */
@@ -12,7 +13,7 @@ export class ModelCatalog {
     configs: readonly ModelConfig[],
     readonly defaultModel: string,
   ) {
-    for (const config of configs) this.byName.set(config.name, createModel(config));
+    for (const [index, config] of configs.entries()) this.byName.set(config.name, createModel(config, index));
   }
 
   /** Adds (or replaces) a model under its description's name: how an embedder plugs in its own backend. */
@@ -35,11 +36,14 @@ export class ModelCatalog {
   }
 }
 
-function createModel(config: ModelConfig): ModelBackend {
+function createModel(config: ModelConfig, index: number): ModelBackend {
   switch (config.backend) {
     case 'echo':
       return new EchoModel(config);
     case 'sim':
       return new SimModel(config);
+    case 'openai':
+    case 'ollama':
+      return createUpstreamModel(config, index);
   }
 }

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 
-/** One configured model. */
-export interface ModelConfig {
+/** One configured model: embedded, or served by an upstream HTTP server. */
+export type ModelConfig = EmbeddedModelConfig | UpstreamModelConfig;
+
+/** An embedded model: echo or sim. */
+export interface EmbeddedModelConfig {
   /** The name clients put in GenerateRequest.model. */
   name: string;
   /** The producer behind it. */
@@ -10,6 +13,50 @@ export interface ModelConfig {
   ttftMs?: number;
   /** Time between tokens, in ms. Default 0 for echo, 10 for sim. */
   interTokenMs?: number;
+}
+
+/** Time limits on each request to an upstream, in ms. */
+export interface UpstreamTimeoutsConfig {
+  /** TCP (and TLS) connect. Default 10000. */
+  connectMs: number;
+  /** From sending the request to the response headers. Default 300000. */
+  headersMs: number;
+  /** Longest silence on the response body (between tokens); then the request is aborted and, after tokens, the stream ends with UNAVAILABLE. Default 60000. */
+  idleMs: number;
+}
+
+/** Retry before the first token: full-jitter exponential backoff, honouring Retry-After. */
+export interface UpstreamRetryConfig {
+  /** Most attempts, the first included; 1 turns retry off. Default 3. */
+  maxAttempts: number;
+  /** Upper bound of the first retry's wait, in ms; it doubles each retry. Default 250. */
+  baseMs: number;
+  /** Upper bound of any jittered wait, in ms. Default 5000. */
+  capMs: number;
+  /** Longest Retry-After honoured, in ms; an upstream asking for longer is not retried. Default 30000. */
+  maxRetryAfterMs: number;
+}
+
+/** A model served by an upstream: an OpenAI-compatible server (vLLM, llama.cpp, TGI, LM Studio, OpenAI) or Ollama. */
+export interface UpstreamModelConfig {
+  /** The name clients put in GenerateRequest.model. */
+  name: string;
+  /** "openai": POST {baseUrl}/chat/completions (SSE); "ollama": POST {baseUrl}/api/chat (NDJSON). */
+  backend: 'openai' | 'ollama';
+  /** http(s) URL the API path is appended to, e.g. "http://localhost:8000/v1" or "http://localhost:11434". No credentials, query or fragment; no trailing slash (removed). */
+  baseUrl: string;
+  /** The upstream's model id. Default: name. */
+  model: string;
+  /** Name of the environment variable holding the API key, sent as `Authorization: Bearer`. Read at startup; never logged. Default: no key. */
+  apiKeyEnv?: string;
+  /** Extra request headers. Default none. */
+  headers: Record<string, string>;
+  timeouts: UpstreamTimeoutsConfig;
+  retry: UpstreamRetryConfig;
+  /** Most requests in flight to this upstream. Default 64. */
+  maxConcurrent: number;
+  /** Most requests waiting for one of those; past that RESOURCE_EXHAUSTED. Default 256. */
+  maxQueue: number;
 }
 
 /** Request limits; past one is INVALID_ARGUMENT (or RESOURCE_EXHAUSTED for capacity). */
@@ -135,6 +182,10 @@ export const DEFAULT_DEADLINES: Record<string, DeadlineConfig> = {
   Publish: { defaultMs: 0, maxMs: 0 },
 };
 
+export const DEFAULT_UPSTREAM_TIMEOUTS: UpstreamTimeoutsConfig = { connectMs: 10_000, headersMs: 300_000, idleMs: 60_000 };
+
+export const DEFAULT_UPSTREAM_RETRY: UpstreamRetryConfig = { maxAttempts: 3, baseMs: 250, capMs: 5000, maxRetryAfterMs: 30_000 };
+
 export const DEFAULT_KEEPALIVE: KeepaliveConfig = { timeMs: 60_000, timeoutMs: 20_000 };
 
 export const DEFAULT_TIMEOUTS: TimeoutsConfig = { ttftMs: 60_000, maxTtftMs: 600_000, idleMs: 60_000, maxIdleMs: 600_000 };
@@ -191,8 +242,9 @@ function parseModel(raw: unknown, index: number): ModelConfig {
     throw new ConfigError(`${path}.name: must be 1 to 128 characters from [A-Za-z0-9._:/-], got ${JSON.stringify(name)}`);
   }
   const where = `${path} (${name})`;
+  if (raw.backend === 'openai' || raw.backend === 'ollama') return parseUpstreamModel(raw, name, raw.backend, where);
   if (raw.backend !== 'echo' && raw.backend !== 'sim') {
-    throw new ConfigError(`${where}.backend: unknown backend ${JSON.stringify(raw.backend)} (expected "echo" or "sim")`);
+    throw new ConfigError(`${where}.backend: unknown backend ${JSON.stringify(raw.backend)} (expected one of echo, sim, openai, ollama)`);
   }
   rejectUnknownKeys(raw, ['name', 'backend', 'ttftMs', 'interTokenMs'], where);
   const sim = raw.backend === 'sim';
@@ -202,6 +254,82 @@ function parseModel(raw: unknown, index: number): ModelConfig {
     ttftMs: number(raw.ttftMs, `${where}.ttftMs`, 0, sim ? 100 : 0),
     interTokenMs: number(raw.interTokenMs, `${where}.interTokenMs`, 0, sim ? 10 : 0),
   };
+}
+
+const UPSTREAM_FIELDS = ['name', 'backend', 'baseUrl', 'model', 'apiKeyEnv', 'headers', 'timeouts', 'retry', 'maxConcurrent', 'maxQueue'];
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function parseUpstreamModel(raw: Json, name: string, backend: 'openai' | 'ollama', where: string): UpstreamModelConfig {
+  rejectUnknownKeys(raw, UPSTREAM_FIELDS, where);
+  const model = raw.model ?? name;
+  if (typeof model !== 'string' || model === '') throw new ConfigError(`${where}.model: must be the upstream's model id, a non-empty string`);
+  const timeouts = section(raw.timeouts, DEFAULT_UPSTREAM_TIMEOUTS, `${where}.timeouts`, { connectMs: 1, headersMs: 1, idleMs: 1 });
+  const retry = section(raw.retry, DEFAULT_UPSTREAM_RETRY, `${where}.retry`, { maxAttempts: 1 });
+  const maxConcurrent = number(raw.maxConcurrent, `${where}.maxConcurrent`, 1, 64);
+  const maxQueue = number(raw.maxQueue, `${where}.maxQueue`, 0, 256);
+  for (const [field, value] of [['retry.maxAttempts', retry.maxAttempts], ['maxConcurrent', maxConcurrent], ['maxQueue', maxQueue]] as const) {
+    if (!Number.isInteger(value)) throw new ConfigError(`${where}.${field}: must be a whole number, got ${value}`);
+  }
+  return {
+    name,
+    backend,
+    baseUrl: parseBaseUrl(raw.baseUrl, `${where}.baseUrl`, backend),
+    model,
+    ...parseApiKeyEnv(raw.apiKeyEnv, `${where}.apiKeyEnv`),
+    headers: parseHeaders(raw.headers, `${where}.headers`, raw.apiKeyEnv !== undefined),
+    timeouts,
+    retry,
+    maxConcurrent,
+    maxQueue,
+  };
+}
+
+function parseBaseUrl(raw: unknown, path: string, backend: 'openai' | 'ollama'): string {
+  const example = backend === 'openai' ? 'http://localhost:8000/v1' : 'http://localhost:11434';
+  if (raw === undefined) throw new ConfigError(`${path}: missing; the upstream's http(s) URL, e.g. "${example}"`);
+  if (typeof raw !== 'string') throw new ConfigError(`${path}: must be a string URL, e.g. "${example}"`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${path}: not a valid URL: ${JSON.stringify(raw)} (e.g. "${example}")`);
+  }
+  // Credentials in a URL end up in logs and in ListModels: refuse them without repeating them.
+  if (url.username || url.password) throw new ConfigError(`${path}: must not carry credentials; name an environment variable in apiKeyEnv`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`${path}: must be an http or https URL, got ${JSON.stringify(raw)} (e.g. "${example}")`);
+  }
+  if (url.search || url.hash) throw new ConfigError(`${path}: must not have a query or fragment, got ${JSON.stringify(raw)}`);
+  return url.href.replace(/\/+$/, '');
+}
+
+/** The key's variable must be set now, so the process does not start half-configured; its value is read where it is used. */
+function parseApiKeyEnv(raw: unknown, path: string): { apiKeyEnv?: string } {
+  if (raw === undefined) return {};
+  // Not quoted: the commonest mistake here is pasting the key itself.
+  if (typeof raw !== 'string' || !ENV_NAME.test(raw)) {
+    throw new ConfigError(`${path}: must be the name of an environment variable (letters, digits and _), not the key itself`);
+  }
+  if (!process.env[raw]) throw new ConfigError(`${path}: environment variable ${raw} is unset or empty`);
+  return { apiKeyEnv: raw };
+}
+
+function parseHeaders(raw: unknown, path: string, hasApiKey: boolean): Record<string, string> {
+  if (raw === undefined) return {};
+  if (!isObject(raw)) throw new ConfigError(`${path}: must be an object of header names to string values`);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    if (!HEADER_NAME.test(name)) throw new ConfigError(`${path}: ${JSON.stringify(name)} is not a valid header name`);
+    if (typeof value !== 'string' || /[\r\n\0]/.test(value)) {
+      throw new ConfigError(`${path}.${name}: must be a string without line breaks`);
+    }
+    if (hasApiKey && name.toLowerCase() === 'authorization') {
+      throw new ConfigError(`${path}.${name}: apiKeyEnv already sets Authorization; set one or the other`);
+    }
+    headers[name] = value;
+  }
+  return headers;
 }
 
 /** Validates a parsed config object and fills in every default. */

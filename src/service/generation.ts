@@ -11,13 +11,6 @@ export interface Generation {
   started: boolean;
 }
 
-/**
- * Starts a generation in a new stream, or attaches to the live stream a
- * retried identical request started (so a retry never pays twice). The model
- * runs detached from any one call: its stream's signal stops it. deadlineMs
- * (ms since the epoch) is the starting call's deadline, which the model may
- * plan by (an upstream starts no retry past it); the signal enforces it.
- */
 /** What a generation knows of the call that started it. */
 export interface StartingCall {
   /** The call's deadline, in ms since the epoch; Infinity for none. */
@@ -26,6 +19,13 @@ export interface StartingCall {
   requestId?: string;
 }
 
+/**
+ * Starts a generation in a new stream, or attaches to the live stream a
+ * retried identical request started (so a retry never pays twice). The model
+ * runs detached from any one call: its stream's signal stops it. The starting
+ * call's deadline reaches the model in the request, so it can plan by it (an
+ * upstream starts no retry past it); the signal enforces it.
+ */
 export function startGeneration(context: ServiceContext, input: GenerateRequest, call: StartingCall = {}): Generation {
   const { deadlineMs = Infinity, requestId } = call;
   const { model, request, streamId, resumable, fingerprint, pace } = validateGenerate(

@@ -21,7 +21,7 @@ describe('config', () => {
   });
 
   it.each([
-    [{ models: [{ name: 'm', backend: 'gpt' }] }, 'models[0] (m).backend: unknown backend "gpt" (expected "echo" or "sim")'],
+    [{ models: [{ name: 'm', backend: 'gpt' }] }, 'models[0] (m).backend: unknown backend "gpt" (expected one of echo, sim, openai, ollama)'],
     [{ models: [{ backend: 'sim' }] }, 'models[0].name: must be 1 to 128 characters from [A-Za-z0-9._:/-], got undefined'],
     [{ models: [{ name: 'm', backend: 'sim', ttftMs: -1 }] }, 'models[0] (m).ttftMs: must be a number >= 0, got -1'],
     [{ models: [{ name: 'm', backend: 'sim', speed: 1 }] }, 'models[0] (m).speed: unknown field (expected one of name, backend, ttftMs, interTokenMs)'],
