@@ -3,9 +3,10 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { DataServiceService } from '../gen/tokenrelay/v1/data_service';
+import { createHttpApi } from '../http/api';
 import { serverInterceptors } from '../interceptors/server';
 import { ModelCatalog } from '../models/catalog';
-import { createDataService } from '../service';
+import { createDataService, type ServiceContext } from '../service';
 import { StreamRegistry } from '../streams/registry';
 import { StatusCode, StreamFailure } from '../streams/status';
 import { type Config, ConfigError } from './config';
@@ -43,7 +44,7 @@ export interface ServeOptions {
   host?: string;
   /** gRPC port; 0 picks a free one. Default 50051. */
   grpcPort?: number;
-  /** HTTP side port (health, readiness, metrics); 0 picks a free one; null disables it. Default 8080. */
+  /** HTTP side port (health, readiness, metrics, the page and /v1/*); 0 picks a free one; null disables it. Default 8080. */
   httpPort?: number | null;
 }
 
@@ -66,6 +67,9 @@ export class TokenRelayServer {
   httpPort: number | undefined;
 
   private readonly grpc: Server;
+  /** What the gRPC handlers and the HTTP edge share. */
+  private readonly context: ServiceContext;
+  private readonly authTokens: string[];
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
   private http: http.Server | undefined;
   private ready = false;
@@ -83,13 +87,15 @@ export class TokenRelayServer {
     });
     this.registry.observe(this.metrics.streamObserver());
     this.models = new ModelCatalog(config.models, config.defaultModel);
+    this.context = { config, logger, registry: this.registry, models: this.models };
+    this.authTokens = authTokens(config);
     this.grpc = new Server({
       interceptors: serverInterceptors({
         config,
         logger,
         metrics: this.metrics,
         isDraining: () => this.draining,
-        authTokens: authTokens(config),
+        authTokens: this.authTokens,
       }),
       'grpc.max_receive_message_length': config.limits.maxMessageBytes,
       // Ping each client (default: every minute) and drop it if a ping goes
@@ -100,10 +106,7 @@ export class TokenRelayServer {
       'grpc.keepalive_timeout_ms': config.keepalive.timeoutMs,
     });
     allowStopButtonStorms(this.grpc);
-    this.grpc.addService(
-      DataServiceService,
-      createDataService({ config, logger, registry: this.registry, models: this.models }),
-    );
+    this.grpc.addService(DataServiceService, createDataService(this.context));
     this.health.addToServer(this.grpc);
     addReflection(this.grpc);
   }
@@ -125,7 +128,17 @@ export class TokenRelayServer {
     });
     const wantedHttpPort = this.options.httpPort === undefined ? 8080 : this.options.httpPort;
     if (wantedHttpPort !== null) {
-      this.http = await startHttpSide({ host, port: wantedHttpPort, metrics: this.metrics, isReady: () => this.ready });
+      this.http = await startHttpSide({
+        host,
+        port: wantedHttpPort,
+        metrics: this.metrics,
+        isReady: () => this.ready,
+        api: createHttpApi({
+          context: { ...this.context, metrics: this.metrics },
+          authTokens: this.authTokens,
+          isDraining: () => this.draining,
+        }),
+      });
       this.httpPort = httpPort(this.http);
     }
     this.ready = true;

@@ -9,14 +9,14 @@ function digest(text: string): Buffer {
 }
 
 /**
- * Bearer-token auth: `authorization: Bearer <token>` must carry one of the
- * configured tokens, compared in constant time. Every failure gets the same
- * UNAUTHENTICATED message, so a caller learns nothing about which part was
- * wrong. With no tokens configured this interceptor is not in the chain.
+ * A check of an `authorization` header value: true when it is `Bearer <token>`
+ * with one of the tokens. Digests are compared in constant time, against every
+ * token, so timing tells nothing about which token or how much of it matched.
+ * Shared by the gRPC interceptor and the HTTP edge.
  */
-export function authInterceptor(tokens: readonly string[]): ServerInterceptor {
+export function bearerTokenCheck(tokens: readonly string[]): (header: unknown) => boolean {
   const accepted = tokens.map(digest);
-  const isAccepted = (header: unknown): boolean => {
+  return (header) => {
     if (typeof header !== 'string') return false;
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) return false;
@@ -25,6 +25,16 @@ export function authInterceptor(tokens: readonly string[]): ServerInterceptor {
     for (const token of accepted) ok = timingSafeEqual(token, given) || ok;
     return ok;
   };
+}
+
+/**
+ * Bearer-token auth: `authorization: Bearer <token>` must carry one of the
+ * configured tokens, compared in constant time. Every failure gets the same
+ * UNAUTHENTICATED message, so a caller learns nothing about which part was
+ * wrong. With no tokens configured this interceptor is not in the chain.
+ */
+export function authInterceptor(tokens: readonly string[]): ServerInterceptor {
+  const isAccepted = bearerTokenCheck(tokens);
   return (method, call) => {
     if (OPEN_PREFIXES.some((prefix) => method.path.startsWith(prefix))) return new ServerInterceptingCall(call);
     return new ServerInterceptingCall(call, {

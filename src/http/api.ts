@@ -1,0 +1,142 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Metadata } from '@grpc/grpc-js';
+import { bearerTokenCheck } from '../interceptors/server/auth';
+import { REQUEST_ID_KEY, requestIdFrom } from '../interceptors/server/requestId';
+import { cancelStream } from './cancelStream';
+import { chatCompletions } from './chatCompletions';
+import type { HttpCall, HttpContext, HttpHandler } from './context';
+import { HttpError, sendError, toHttpError } from './errors';
+import { listModels } from './models';
+import { servePage } from './page';
+import { streamEvents } from './streamEvents';
+
+export interface HttpApiOptions {
+  context: HttpContext;
+  /** Accepted bearer tokens for /v1/*; empty turns auth off. */
+  authTokens: readonly string[];
+  /** Whether the server is shutting down: new /v1 requests get 503. */
+  isDraining: () => boolean;
+}
+
+interface Route {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** A path, or a pattern whose groups are the call's params. */
+  path: string | RegExp;
+  handler: HttpHandler;
+  /** Served without a token and while draining (the page). */
+  open?: boolean;
+}
+
+/** Handles a request the side port does not serve itself; returns false when no route has its path. */
+export type HttpApi = (request: IncomingMessage, response: ServerResponse, url: URL) => boolean;
+
+function matchPath(route: Route, pathname: string): string[] | undefined {
+  if (typeof route.path === 'string') return route.path === pathname ? [] : undefined;
+  const match = route.path.exec(pathname);
+  return match ? match.slice(1).map((part) => decodeURIComponent(part)) : undefined;
+}
+
+/**
+ * The HTTP edge: the page, and the OpenAI-compatible and stream endpoints
+ * under /v1. The routes are one literal table; every /v1 request passes the
+ * same checks in the same order as a gRPC call passes its interceptors:
+ * request id, draining (503), bearer token (401), then the handler, whose
+ * errors become OpenAI-shaped bodies with the status from status.ts.
+ */
+export function createHttpApi(options: HttpApiOptions): HttpApi {
+  const { context } = options;
+  const routes: Route[] = [
+    { method: 'GET', path: '/', handler: servePage, open: true },
+    { method: 'GET', path: '/v1/models', handler: listModels(context) },
+    { method: 'POST', path: '/v1/chat/completions', handler: chatCompletions(context) },
+    { method: 'GET', path: /^\/v1\/streams\/([^/]+)\/events$/, handler: streamEvents(context) },
+    { method: 'DELETE', path: /^\/v1\/streams\/([^/]+)$/, handler: cancelStream(context) },
+  ];
+  const isAuthorized = options.authTokens.length > 0 ? bearerTokenCheck(options.authTokens) : () => true;
+
+  return (request, response, url) => {
+    const requestId = requestIdOf(request);
+    response.setHeader(REQUEST_ID_KEY, requestId);
+    const call: HttpCall = { request, response, url, params: [], requestId };
+    const startedMs = performance.now();
+    response.on('close', () => {
+      context.logger.info(
+        {
+          requestId,
+          method: request.method,
+          path: url.pathname,
+          status: response.statusCode,
+          streamId: call.streamId,
+          completed: response.writableFinished,
+          durationMs: Math.round(performance.now() - startedMs),
+        },
+        'http request',
+      );
+    });
+    try {
+      const route = resolve(routes, request.method ?? 'GET', url.pathname, call);
+      if (!route) return false;
+      if (!route.open) {
+        if (options.isDraining()) throw new HttpError(503, 'the server is shutting down', { code: 'unavailable' });
+        if (!isAuthorized(request.headers.authorization)) {
+          response.setHeader('www-authenticate', 'Bearer');
+          throw new HttpError(401, 'missing or invalid bearer token', { code: 'invalid_api_key' });
+        }
+      }
+      const result = route.handler(call);
+      if (result instanceof Promise) result.catch((error: unknown) => fail(context, call, error));
+    } catch (error) {
+      fail(context, call, error);
+    }
+    return true;
+  };
+}
+
+/** The route for a method and path; 405 when the path is known but not the method; undefined when no route has the path. */
+function resolve(routes: readonly Route[], method: string, pathname: string, call: HttpCall): Route | undefined {
+  const allowed: string[] = [];
+  for (const route of routes) {
+    let params: string[] | undefined;
+    try {
+      params = matchPath(route, pathname);
+    } catch {
+      throw new HttpError(400, `path: ${JSON.stringify(pathname.slice(0, 200))} is not valid percent-encoding`, { code: 'invalid_argument' });
+    }
+    if (!params) continue;
+    const head = method === 'HEAD' && route.method === 'GET';
+    if (route.method === method || head) {
+      call.params = params;
+      return route;
+    }
+    allowed.push(route.method);
+  }
+  if (allowed.length > 0) {
+    call.response.setHeader('allow', allowed.join(', '));
+    throw new HttpError(405, `method ${method} is not allowed on ${pathname}; use ${allowed.join(' or ')}`, { code: 'method_not_allowed' });
+  }
+  if (pathname.startsWith('/v1/')) {
+    throw new HttpError(404, `path: no endpoint ${pathname}`, { code: 'not_found' });
+  }
+  return undefined;
+}
+
+function requestIdOf(request: IncomingMessage): string {
+  const metadata = new Metadata();
+  for (const key of [REQUEST_ID_KEY, 'traceparent']) {
+    const value = request.headers[key];
+    if (typeof value === 'string') metadata.set(key, value);
+  }
+  return requestIdFrom(metadata);
+}
+
+/** Answers a handler's error: an OpenAI-shaped body, or, once an SSE response has begun, the end of the connection. */
+function fail(context: HttpContext, call: HttpCall, error: unknown): void {
+  const httpError = toHttpError(error, call.requestId);
+  if (httpError.status === 500) context.logger.error({ err: error, requestId: call.requestId }, 'http handler failed');
+  if (call.response.destroyed) return; // the client is gone: nobody to answer
+  if (call.response.headersSent) {
+    call.response.destroy();
+    return;
+  }
+  sendError(call.response, httpError);
+}

@@ -1,0 +1,26 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Metrics } from '../server/metrics';
+import type { ServiceContext } from '../service/context';
+
+/** What the HTTP handlers need: what the gRPC handlers have, and the metrics they count tokens in. */
+export interface HttpContext extends ServiceContext {
+  readonly metrics: Metrics;
+}
+
+/** One HTTP request as a handler sees it. */
+export interface HttpCall {
+  request: IncomingMessage;
+  response: ServerResponse;
+  url: URL;
+  /** The path's captured parts (a stream id), decoded. */
+  params: string[];
+  /** The request id: the client's x-request-id, or a fresh one; echoed in the response. */
+  requestId: string;
+  /** Set by a handler for the request log line. */
+  streamId?: string;
+}
+
+export type HttpHandler = (call: HttpCall) => Promise<void> | void;
+
+/** The response header that names the stream, so a client can resume it or cancel it. */
+export const STREAM_ID_HEADER = 'x-tokenrelay-stream-id';

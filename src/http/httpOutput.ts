@@ -1,0 +1,89 @@
+import type { ServerResponse } from 'node:http';
+import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import type { ChunkOutput } from '../service/pump';
+import { SSE_HEARTBEAT } from './sse';
+
+/**
+ * Tracks an HTTP response the way CallOutput tracks a gRPC call: whether the
+ * consumer went away (the connection closed before we ended the response),
+ * and when a full socket buffer has drained. Node emits 'close' on every
+ * response, also after a normal end, so a response we ended ourselves is
+ * never taken for a consumer that left.
+ */
+export class HttpOutput {
+  private finished = false;
+  private consumerGone = false;
+  private readonly goneListeners: Array<() => void> = [];
+  private drainWaiters: Array<() => void> = [];
+
+  constructor(private readonly response: ServerResponse) {
+    response.on('drain', () => this.wakeDrainWaiters());
+    response.on('close', () => this.markGone());
+    // The connection may have closed while the request body was being read.
+    if (response.destroyed && !response.writableEnded) this.consumerGone = true;
+  }
+
+  /** Whether nothing more can be sent: the consumer went away, or the response already ended. */
+  get gone(): boolean {
+    return this.consumerGone || this.finished || this.response.destroyed;
+  }
+
+  /** Calls listener once when the consumer goes away (never after a normal end). */
+  onGone(listener: () => void): void {
+    if (this.consumerGone) listener();
+    else this.goneListeners.push(listener);
+  }
+
+  /** Writes text; false means the socket's buffer is full: wait for drained(). */
+  write(text: string): boolean {
+    if (this.gone) return true;
+    return this.response.write(text);
+  }
+
+  drained(): Promise<void> {
+    if (this.gone) return Promise.resolve();
+    return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Ends the response, with a last piece of text. */
+  end(text?: string): void {
+    if (this.gone) return;
+    this.finished = true;
+    this.response.end(text);
+    this.wakeDrainWaiters();
+  }
+
+  private markGone(): void {
+    // writableEnded: the handler ended the response itself (sendJson), a normal end.
+    if (this.finished || this.consumerGone || this.response.writableEnded) return;
+    this.consumerGone = true;
+    this.wakeDrainWaiters();
+    for (const listener of this.goneListeners.splice(0)) listener();
+  }
+
+  private wakeDrainWaiters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+/**
+ * The pump's ChunkOutput over an SSE response: each chunk as the text
+ * `format` makes of it, heartbeats as SSE comments. Through it the HTTP edge
+ * shares the pump's coalescing, heartbeats and backpressure with gRPC:
+ * write() returns what res.write() returned, and the pump waits for 'drain'.
+ */
+export function sseChunkOutput(output: HttpOutput, format: (chunk: TokenChunk) => string, onTokens: (count: number) => void): ChunkOutput {
+  return {
+    write(chunk) {
+      if (chunk.heartbeat) return output.write(SSE_HEARTBEAT);
+      if (chunk.tokens.length > 0) onTokens(chunk.tokens.length);
+      return output.write(format(chunk));
+    },
+    drained: () => output.drained(),
+    get gone() {
+      return output.gone;
+    },
+  };
+}
