@@ -4,7 +4,10 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
-  // Integration tests start real servers and child processes; two workers fit a 2-core machine.
-  maxWorkers: 2,
+  // One worker: integration tests hold real servers, child processes and
+  // thousands of streams, and some assert bounds the issues set (a producer
+  // aborted within 100 ms); a second worker on a 2-core machine would race
+  // them for CPU.
+  maxWorkers: 1,
   testTimeout: 30_000,
 };

@@ -103,9 +103,9 @@ export class TokenRelayClient {
     return { ...options, resume: options.resume === false ? false : typeof options.resume === 'object' ? options.resume : this.backoff };
   }
 
-  /** Stops a stream the caller started and walked away from; best effort, errors are moot by then. */
-  private stopStream(streamId: string): void {
-    this.cancel(streamId).catch(() => undefined);
+  /** Stops a stream the caller started and walked away from. */
+  private stopStream(streamId: string): Promise<CancelResponse> {
+    return this.cancel(streamId);
   }
 
   private metadata(extra?: Metadata): Metadata {

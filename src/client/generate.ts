@@ -5,26 +5,42 @@ import { type BackoffOptions, DEFAULT_BACKOFF, fullJitterDelayMs, sleep } from '
 import { MessageQueue } from './chunkQueue';
 import { TokenRelayError, isTransient } from './errors';
 
-/** How long a stopped call may take to end by itself before it is reset. */
+/** How long a call may take to end after the server accepted its Cancel, before it is reset anyway. */
 const STOP_GRACE_MS = 10_000;
 
 /**
  * Ends a call the caller walked away from. With a way to stop the stream on
  * the server (a Cancel), the server ends the call with a status and no
  * RST_STREAM crosses the wire, so a storm of Stop presses cannot trip the
- * server's rapid-reset protection; the reset comes only if that takes too long.
+ * server's rapid-reset protection. The call is reset only if the Cancel
+ * fails, or if the server accepted it and still did not end the call.
  */
-function stopCall(call: ClientReadableStream<TokenChunk>, queue: MessageQueue<TokenChunk> | undefined, stopOnServer?: () => void): void {
+function stopCall(
+  call: ClientReadableStream<TokenChunk>,
+  queue: MessageQueue<TokenChunk> | undefined,
+  stopOnServer?: () => Promise<unknown>,
+): void {
   if (!stopOnServer) {
     call.cancel();
     return;
   }
   queue?.discard();
-  const reset = setTimeout(() => call.cancel(), STOP_GRACE_MS);
-  reset.unref();
-  call.on('status', () => clearTimeout(reset));
-  call.on('error', () => clearTimeout(reset));
-  stopOnServer();
+  let ended = false;
+  let reset: NodeJS.Timeout | undefined;
+  const onEnd = () => {
+    ended = true;
+    clearTimeout(reset);
+  };
+  call.on('status', onEnd);
+  call.on('error', onEnd);
+  stopOnServer().then(
+    () => {
+      if (ended) return;
+      reset = setTimeout(() => call.cancel(), STOP_GRACE_MS);
+      reset.unref();
+    },
+    () => call.cancel(),
+  );
 }
 
 export interface StreamOptions {
@@ -70,7 +86,7 @@ export class ResumableStream implements AsyncIterable<TokenChunk> {
     readonly streamId: string,
     private readonly open: Open,
     private readonly options: StreamOptions,
-    private readonly onStop: ((streamId: string) => void) | undefined,
+    private readonly onStop: ((streamId: string) => Promise<unknown>) | undefined,
   ) {}
 
   async *[Symbol.asyncIterator](): AsyncGenerator<TokenChunk, void, undefined> {
@@ -151,7 +167,7 @@ export class ResumableStream implements AsyncIterable<TokenChunk> {
       throw error;
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      if (!finished && !failed && call) stopCall(call, queue, this.onStop ? () => this.onStop?.(this.streamId) : undefined);
+      if (!finished && !failed && call) stopCall(call, queue, this.onStop && (() => this.onStop!(this.streamId)));
     }
   }
 
