@@ -1,0 +1,23 @@
+/** The models every bench server has. */
+export const BENCH_MODELS = [
+  // Unpaced: as fast as the relay takes tokens.
+  { name: 'fast', backend: 'sim', ttftMs: 0, interTokenMs: 0 },
+  // First token at once, then one every 2 s: an open, flowing, mostly idle stream.
+  { name: 'idle', backend: 'sim', ttftMs: 0, interTokenMs: 2000 },
+];
+
+/**
+ * tokenrelay's config for the bench: the defaults (stream window, coalescing
+ * bounds, retention, interceptors, info-level call log) except limits raised
+ * for long and many streams, no call deadlines, and a short shutdown.
+ */
+export function relayConfig(overrides: { limits?: object; streams?: object } = {}): object {
+  return {
+    models: BENCH_MODELS,
+    defaultModel: 'fast',
+    limits: { maxTokens: 2_000_000, maxConcurrentStreams: 50_000, maxPublishTokens: 4_000_000, ...overrides.limits },
+    streams: { ...overrides.streams },
+    deadlines: { '*': { defaultMs: 0, maxMs: 0 } },
+    shutdownGraceMs: 1000,
+  };
+}

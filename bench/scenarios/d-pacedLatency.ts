@@ -1,0 +1,138 @@
+import type { LatencyReport } from '../load/latency';
+import type { ScenarioContext } from '../lib/context';
+import { CpuMeter } from '../lib/proc';
+import { formatNumber } from '../lib/report';
+import type { ServerChild } from '../lib/servers';
+import { nowNs, sleep } from '../lib/stats';
+import type { LoadWorker } from '../lib/workers';
+import type { Scenario } from './types';
+
+const TOKENS_PER_SECOND = 50;
+/** How long after the window the tokens written in it may take to arrive; later ones count as infinitely late. */
+const DELIVERY_WAIT_MS = 5000;
+
+interface Repetition {
+  p50Ms: number;
+  p99Ms: number;
+  serverCpu: number;
+  clientCpu: number;
+  writtenPerSecond: number;
+  undelivered: number;
+}
+
+async function once(
+  context: ScenarioContext,
+  relay: ServerChild,
+  producer: LoadWorker,
+  consumer: LoadWorker,
+  streams: number,
+  prefix: string,
+): Promise<Repetition> {
+  const warmupMs = context.size(2000, 500);
+  const measureMs = context.size(10_000, 1500);
+  await producer.call('latency.open', { address: relay.address, streams, prefix });
+  await consumer.call('latency.subscribe', { address: relay.address, streams, prefix });
+  await producer.call('latency.pace', { tokensPerSecond: TOKENS_PER_SECOND });
+  await consumer.call('latency.ready', { timeoutMs: 30_000 });
+  await sleep(warmupMs);
+  const serverCpu = new CpuMeter(relay.pid);
+  const producerCpu = new CpuMeter(producer.pid);
+  const consumerCpu = new CpuMeter(consumer.pid);
+  const fromNs = nowNs();
+  await sleep(measureMs);
+  const toNs = nowNs();
+  const result = {
+    serverCpu: serverCpu.shareOfOneCore() * 100,
+    clientCpu: Math.max(producerCpu.shareOfOneCore(), consumerCpu.shareOfOneCore()) * 100,
+  };
+  const sent = await producer.call<{ sentInWindow: number }>('latency.stop', { fromNs, toNs });
+  const report = await consumer.call<LatencyReport>('latency.report', {
+    fromNs,
+    toNs,
+    expected: sent.sentInWindow,
+    waitMs: DELIVERY_WAIT_MS,
+  });
+  if (report.errors > 0) throw new Error(`${report.errors} streams out of order or failed`);
+  await sleep(500); // the streams end (half-close settle) before the next repetition
+  return {
+    ...result,
+    p50Ms: report.p50Us / 1000,
+    p99Ms: report.p99Us / 1000,
+    writtenPerSecond: sent.sentInWindow / ((toNs - fromNs) / 1e9),
+    undelivered: report.undelivered,
+  };
+}
+
+/**
+ * (d) 1,000 streams at 50 tokens/s each, through Publish → Subscribe: a
+ * producer process publishes every stream on one connection, a consumer
+ * process subscribes to all of them on one connection, both with the bare
+ * gRPC client of load/rawGrpc.ts so the load generator is not the
+ * bottleneck. Each token's text is the producer's CLOCK_MONOTONIC time at
+ * write(); the consumer subtracts it from its own at arrival (the same clock:
+ * both processes are on this machine). So the latency is end to end, producer
+ * write() → consumer 'data' (two loopback hops and the relay): an upper bound
+ * on what the relay adds. Server CPU over the same window, from
+ * /proc/<pid>/stat. The full run adds 100 streams as a light-load reference,
+ * and the same load through a bare grpc-js forwarder (bench/baselines) as the
+ * floor grpc-js itself sets.
+ */
+export const pacedLatency: Scenario = {
+  id: 'd',
+  title: '1,000 streams at 50 tokens/s on one connection: relay latency p50/p99, server CPU',
+  async run(context) {
+    const reps = context.reps(3, 1);
+    const producer = context.worker('producer');
+    const consumer = context.worker('consumer');
+    const withBaseline = context.options.baselines && !context.quick;
+    const [relay, grpc] = await Promise.all([context.relay(), withBaseline ? context.baseline('grpc') : undefined]);
+    for (const streams of context.size([1000, 100], [1000])) {
+      const label = `${streams} streams × ${TOKENS_PER_SECOND} tokens/s, Publish → Subscribe`;
+      const targets = [
+        { name: 'tokenrelay', server: relay, repetitions: [] as Repetition[] },
+        ...(grpc ? [{ name: 'baseline: bare grpc-js forwarder', server: grpc, repetitions: [] as Repetition[] }] : []),
+      ];
+      for (let rep = 0; rep < reps; rep++) {
+        for (const target of targets) {
+          const measured = await once(context, target.server, producer, consumer, streams, `d${streams}-${rep}`);
+          target.repetitions.push(measured);
+          context.log(
+            `${target.name}, ${streams} streams, rep ${rep + 1}/${reps}: p50 ${formatNumber(measured.p50Ms)} ms, ` +
+              `p99 ${formatNumber(measured.p99Ms)} ms, server CPU ${measured.serverCpu.toFixed(1)}%, ` +
+              `${formatNumber(measured.writtenPerSecond)} tokens/s written, ${measured.undelivered} of them not delivered ` +
+              `${DELIVERY_WAIT_MS / 1000} s after the window`,
+          );
+        }
+      }
+      const [mine, baseline] = targets.map((target) => {
+        const column = (key: keyof Repetition) => target.repetitions.map((repetition) => repetition[key]);
+        const relayOnly = target.name === 'tokenrelay';
+        const who = relayOnly ? '' : `${target.name}, `;
+        const rows = {
+          p50: context.row(`${who}latency p50, producer write → consumer, ${label}`, 'ms', column('p50Ms')),
+          p99: context.row(`${who}latency p99, producer write → consumer, ${label}`, 'ms', column('p99Ms')),
+          cpu: context.row(`${who}server CPU, ${label}`, '% of a core', column('serverCpu')),
+        };
+        if (relayOnly || column('undelivered').some((count) => count > 0)) {
+          context.row(`${who}tokens written by the producer in the window, ${streams} streams`, 'tokens/s', column('writtenPerSecond'));
+          context.row(
+            `${who}of those, not delivered ${DELIVERY_WAIT_MS / 1000} s after the window (infinitely late), ${streams} streams`,
+            'tokens',
+            column('undelivered'),
+          );
+          context.row(`${who}busiest load client's CPU (producer or consumer), ${streams} streams`, '% of a core', column('clientCpu'));
+        }
+        return rows;
+      });
+      if (baseline) {
+        context.ratio(mine.p50, baseline.p50, 'grpc-js forwarder');
+        context.ratio(mine.p99, baseline.p99, 'grpc-js forwarder');
+        context.ratio(mine.cpu, baseline.cpu, 'grpc-js forwarder');
+      }
+      if (streams !== 1000) continue;
+      context.check('relay-added latency p50 < 1 ms (measured end to end)', mine.p50.summary.median < 1, `${formatNumber(mine.p50.summary.median)} ms`);
+      context.check('relay-added latency p99 < 5 ms (measured end to end)', mine.p99.summary.median < 5, `${formatNumber(mine.p99.summary.median)} ms`);
+      context.check('server CPU < 50% of one core', mine.cpu.summary.median < 50, `${mine.cpu.summary.median.toFixed(1)}%`);
+    }
+  },
+};

@@ -1,0 +1,9 @@
+import type { ScenarioContext } from '../lib/context';
+import type { ScenarioId } from '../lib/options';
+
+export interface Scenario {
+  id: ScenarioId;
+  /** What the issue asks for, in a line. */
+  title: string;
+  run(context: ScenarioContext): Promise<void>;
+}
