@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import type { ChunkOutput } from '../service/pump';
+import { OutputState } from '../service/outputState';
 import { SSE_HEARTBEAT } from './sse';
 
 /**
@@ -11,27 +12,26 @@ import { SSE_HEARTBEAT } from './sse';
  * never taken for a consumer that left.
  */
 export class HttpOutput {
-  private finished = false;
-  private consumerGone = false;
-  private readonly goneListeners: Array<() => void> = [];
-  private drainWaiters: Array<() => void> = [];
+  private readonly state = new OutputState();
 
   constructor(private readonly response: ServerResponse) {
-    response.on('drain', () => this.wakeDrainWaiters());
-    response.on('close', () => this.markGone());
+    response.on('drain', () => this.state.wakeDrainWaiters());
+    response.on('close', () => {
+      // writableEnded: the handler ended the response itself (sendJson), a normal end.
+      if (!this.response.writableEnded) this.state.markGone();
+    });
     // The connection may have closed while the request body was being read.
-    if (response.destroyed && !response.writableEnded) this.consumerGone = true;
+    if (response.destroyed && !response.writableEnded) this.state.markGone();
   }
 
   /** Whether nothing more can be sent: the consumer went away, or the response already ended. */
   get gone(): boolean {
-    return this.consumerGone || this.finished || this.response.destroyed;
+    return this.state.closed || this.response.destroyed;
   }
 
   /** Calls listener once when the consumer goes away (never after a normal end). */
   onGone(listener: () => void): void {
-    if (this.consumerGone) listener();
-    else this.goneListeners.push(listener);
+    this.state.onGone(listener);
   }
 
   /** Writes text; false means the socket's buffer is full: wait for drained(). */
@@ -42,29 +42,13 @@ export class HttpOutput {
 
   drained(): Promise<void> {
     if (this.gone) return Promise.resolve();
-    return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    return this.state.drained();
   }
 
   /** Ends the response, with a last piece of text. */
   end(text?: string): void {
-    if (this.gone) return;
-    this.finished = true;
+    if (this.response.destroyed || !this.state.finish()) return;
     this.response.end(text);
-    this.wakeDrainWaiters();
-  }
-
-  private markGone(): void {
-    // writableEnded: the handler ended the response itself (sendJson), a normal end.
-    if (this.finished || this.consumerGone || this.response.writableEnded) return;
-    this.consumerGone = true;
-    this.wakeDrainWaiters();
-    for (const listener of this.goneListeners.splice(0)) listener();
-  }
-
-  private wakeDrainWaiters(): void {
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const wake of waiters) wake();
   }
 }
 

@@ -1,5 +1,6 @@
 import type { ServerDuplexStream, ServerWritableStream } from '@grpc/grpc-js';
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import { OutputState } from './outputState';
 
 type WritableCall = ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
 
@@ -10,65 +11,40 @@ type WritableCall = ServerWritableStream<unknown, unknown> | ServerDuplexStream<
  * a consumer that left.
  */
 export class CallOutput<Message = TokenChunk> {
-  private finished = false;
-  private consumerGone = false;
-  private readonly goneListeners: Array<() => void> = [];
-  private drainWaiters: Array<() => void> = [];
+  private readonly state = new OutputState();
 
   constructor(private readonly call: WritableCall) {
-    call.on('drain', () => this.wakeDrainWaiters());
-    call.on('cancelled', () => this.markGone());
-    call.on('close', () => this.markGone());
+    call.on('drain', () => this.state.wakeDrainWaiters());
+    call.on('cancelled', () => this.state.markGone());
+    call.on('close', () => this.state.markGone());
   }
 
   /** Whether nothing more can be sent: the consumer went away, or the call already ended. */
   get gone(): boolean {
-    return this.consumerGone || this.finished;
+    return this.state.closed;
   }
 
   /** Calls listener once when the consumer goes away (never after a normal finish). */
   onGone(listener: () => void): void {
-    if (this.consumerGone) listener();
-    else this.goneListeners.push(listener);
+    this.state.onGone(listener);
   }
 
   write(message: Message): boolean {
-    if (this.finished || this.consumerGone) return true;
+    if (this.state.closed) return true;
     return this.call.write(message);
   }
 
   drained(): Promise<void> {
-    if (this.consumerGone || this.finished) return Promise.resolve();
-    return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    return this.state.drained();
   }
 
   /** Ends the call with OK. */
   end(): void {
-    if (this.finished || this.consumerGone) return;
-    this.finished = true;
-    this.call.end();
-    this.wakeDrainWaiters();
+    if (this.state.finish()) this.call.end();
   }
 
   /** Ends the call with a status. */
   fail(code: number, details: string): void {
-    if (this.finished || this.consumerGone) return;
-    this.finished = true;
-    this.call.emit('error', { code, details });
-    this.wakeDrainWaiters();
-  }
-
-  private markGone(): void {
-    if (this.finished || this.consumerGone) return;
-    this.consumerGone = true;
-    this.wakeDrainWaiters();
-    for (const listener of this.goneListeners.splice(0)) listener();
-  }
-
-  private wakeDrainWaiters(): void {
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const wake of waiters) wake();
+    if (this.state.finish()) this.call.emit('error', { code, details });
   }
 }
-
