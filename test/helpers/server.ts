@@ -1,5 +1,5 @@
 import { type ClientReadableStream, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { DataServiceClient, type TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
 import { parseConfig } from '../../src/server/config';
 import { TokenRelayServer } from '../../src/server/server';
@@ -20,11 +20,17 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** A pino logger that keeps every line it writes, for tests that read the logs. */
+export function memoryLogger(level = 'info'): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  return { logger: pino({ level }, { write: (line: string) => void lines.push(line) }), lines };
+}
+
 /** Starts a real server on 127.0.0.1 with ephemeral ports and a generated client for it. */
-export async function startTestServer(config: Record<string, unknown> = {}): Promise<TestServer> {
+export async function startTestServer(config: Record<string, unknown> = {}, options: { logger?: Logger } = {}): Promise<TestServer> {
   const server = await TokenRelayServer.start({
     config: parseConfig({ models: TEST_MODELS, defaultModel: 'sim', ...config }),
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    logger: options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     host: '127.0.0.1',
     grpcPort: 0,
     httpPort: 0,

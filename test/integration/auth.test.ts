@@ -1,13 +1,10 @@
 import path from 'node:path';
 import { credentials, loadPackageDefinition, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import pino from 'pino';
 import { DataServiceClient, type ListModelsResponse, type PublishResponse } from '../../src/gen/tokenrelay/v1/data_service';
-import { parseConfig } from '../../src/server/config';
-import { TokenRelayServer } from '../../src/server/server';
 import { check, healthClient } from '../helpers/health';
 import { paced, ScriptedModel, sleep } from '../helpers/models';
-import { collect, request, startTestServer, type TestServer, TEST_MODELS } from '../helpers/server';
+import { collect, memoryLogger, request, startTestServer, type TestServer } from '../helpers/server';
 
 const TOKEN = 'a-secret-token-of-32-characters!';
 const MESSAGE = 'missing or invalid bearer token';
@@ -151,22 +148,15 @@ describe('bearer-token auth (auth.tokensEnv)', () => {
 
 describe('the bearer token in logs', () => {
   it('never appears in any log line, whatever the call did', async () => {
-    const lines: string[] = [];
-    const logger = pino({ level: 'trace' }, { write: (line: string) => lines.push(line) });
-    const server = await TokenRelayServer.start({
-      config: parseConfig({ models: TEST_MODELS, defaultModel: 'sim', auth: { tokens: [TOKEN] } }),
-      logger,
-      host: '127.0.0.1',
-      grpcPort: 0,
-      httpPort: 0,
-    });
+    const { logger, lines } = memoryLogger('trace');
+    const t = await startTestServer({ auth: { tokens: [TOKEN] } }, { logger });
+    const { server, client } = t;
     server.models.register(
       new ScriptedModel('auth-crash', async (sink) => {
         await sink.append('before');
         throw new Error('model failed');
       }),
     );
-    const client = new DataServiceClient(`127.0.0.1:${server.grpcPort}`, credentials.createInsecure());
     try {
       const good = withAuthorization(`Bearer ${TOKEN}`);
       expect((await collect(client.generate(request({ model: 'echo', prompt: 'fine' }), good))).error).toBeUndefined();
@@ -180,8 +170,7 @@ describe('the bearer token in logs', () => {
       expect((await collect(client.generate(request({ model: 'echo', prompt: 'x' }), wrong))).error?.code).toBe(status.UNAUTHENTICATED);
       await sleep(100);
     } finally {
-      client.close();
-      await server.shutdown();
+      await t.close();
     }
     expect(lines.length).toBeGreaterThanOrEqual(5); // the calls were logged (the test is not vacuous)
     expect(lines.some((line) => line.includes('"method":"/tokenrelay.v1.DataService/Generate"'))).toBe(true);

@@ -1,28 +1,22 @@
-import { credentials, Metadata, status } from '@grpc/grpc-js';
-import pino from 'pino';
-import { DataServiceClient } from '../../src/gen/tokenrelay/v1/data_service';
-import { parseConfig } from '../../src/server/config';
-import { TokenRelayServer } from '../../src/server/server';
+import { Metadata, status } from '@grpc/grpc-js';
+import type { DataServiceClient } from '../../src/gen/tokenrelay/v1/data_service';
+import type { TokenRelayServer } from '../../src/server/server';
 import { StatusCode, StreamFailure } from '../../src/streams/status';
 import { ScriptedModel, sleep } from '../helpers/models';
-import { collect, expectContiguous, request, TEST_MODELS, waitFor } from '../helpers/server';
+import { collect, expectContiguous, memoryLogger, request, startTestServer, type TestServer, waitFor } from '../helpers/server';
 
 const SECRET_MESSAGE = 'db password is hunter2 at /srv/models/weights.bin';
 
+let t: TestServer;
 let server: TokenRelayServer;
 let client: DataServiceClient;
-const lines: Array<Record<string, unknown>> = [];
+const log = memoryLogger('info');
+/** The log lines so far, parsed. */
+const records = () => log.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
 
 beforeAll(async () => {
-  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
-  server = await TokenRelayServer.start({
-    config: parseConfig({ models: TEST_MODELS, defaultModel: 'sim' }),
-    logger,
-    host: '127.0.0.1',
-    grpcPort: 0,
-    httpPort: 0,
-  });
-  client = new DataServiceClient(`127.0.0.1:${server.grpcPort}`, credentials.createInsecure());
+  t = await startTestServer({}, { logger: log.logger });
+  ({ server, client } = t);
   server.models.register(
     new ScriptedModel('crash-after-3', async (sink) => {
       for (const token of ['a', 'b', 'c']) await sink.append(token);
@@ -31,10 +25,7 @@ beforeAll(async () => {
     }),
   );
 });
-afterAll(async () => {
-  client.close();
-  await server.shutdown();
-});
+afterAll(() => t.close());
 
 async function expectStillServing(): Promise<void> {
   const { tokens, error } = await collect(client.generate(request({ model: 'echo', prompt: 'still serving' })));
@@ -63,8 +54,8 @@ describe('errors', () => {
 
   it('the original error and its stack are logged on the server', async () => {
     await collect(client.generate(request({ model: 'crash-after-3', prompt: 'x', streamId: 'crash-logged' })));
-    await waitFor(() => lines.some((line) => line.streamId === 'crash-logged'), 2000, 'the model failure line');
-    const line = lines.find((entry) => entry.streamId === 'crash-logged') as { level: number; err: { message: string; stack: string } };
+    await waitFor(() => records().some((line) => line.streamId === 'crash-logged'), 2000, 'the model failure line');
+    const line = records().find((entry) => entry.streamId === 'crash-logged') as { level: number; err: { message: string; stack: string } };
     expect(line.level).toBe(50); // error
     expect(line.err.message).toBe(SECRET_MESSAGE);
     expect(line.err.stack).toContain('errors.test.ts');
@@ -107,7 +98,7 @@ describe('errors', () => {
     };
     server.models.register(broken);
     const active = server.registry.activeCount;
-    const before = lines.length;
+    const before = log.lines.length;
     const { error } = await collect(client.generate(request({ model: 'count-throws', prompt: 'x', streamId: 'count-throws' })));
     expect(error?.code).toBe(status.INTERNAL);
     expect(error?.details).not.toContain('hunter2');
@@ -116,7 +107,7 @@ describe('errors', () => {
     expect(server.registry.get('count-throws')).toBeUndefined();
     expect(server.registry.activeCount).toBe(active);
     // Our bug, so its stack is logged where an operator can find it.
-    const logged = () => lines.slice(before).find((line) => (line.err as { message?: string } | undefined)?.message === SECRET_MESSAGE);
+    const logged = () => records().slice(before).find((line) => (line.err as { message?: string } | undefined)?.message === SECRET_MESSAGE);
     await waitFor(() => logged() !== undefined, 1000, 'the error logged with its stack');
     expect(logged()).toMatchObject({ level: 50, err: { stack: expect.stringContaining('errors.test.ts') } });
     await expectStillServing();

@@ -1,34 +1,23 @@
-import { type ClientReadableStream, credentials, Metadata, type StatusObject, status } from '@grpc/grpc-js';
-import pino from 'pino';
-import { DataServiceClient, type TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
-import { parseConfig } from '../../src/server/config';
-import { TokenRelayServer } from '../../src/server/server';
+import { type ClientReadableStream, Metadata, type StatusObject, status } from '@grpc/grpc-js';
+import type { DataServiceClient, TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
+import type { TokenRelayServer } from '../../src/server/server';
 import { ScriptedModel, sleep } from '../helpers/models';
-import { collect, type Collected, request, TEST_MODELS, waitFor } from '../helpers/server';
+import { collect, type Collected, memoryLogger, request, startTestServer, type TestServer, waitFor } from '../helpers/server';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const TRACEPARENT = `00-${TRACE_ID}-00f067aa0ba902b7-01`;
 
+let t: TestServer;
 let server: TokenRelayServer;
 let client: DataServiceClient;
-const lines: string[] = [];
+const { logger, lines } = memoryLogger('info');
 
 beforeAll(async () => {
-  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
-  server = await TokenRelayServer.start({
-    config: parseConfig({ models: TEST_MODELS, defaultModel: 'sim' }),
-    logger,
-    host: '127.0.0.1',
-    grpcPort: 0,
-    httpPort: 0,
-  });
-  client = new DataServiceClient(`127.0.0.1:${server.grpcPort}`, credentials.createInsecure());
+  t = await startTestServer({}, { logger });
+  ({ server, client } = t);
 });
-afterAll(async () => {
-  client.close();
-  await server.shutdown();
-});
+afterAll(() => t.close());
 
 interface Observed extends Collected {
   headers?: Metadata;

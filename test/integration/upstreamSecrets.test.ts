@@ -1,48 +1,34 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
-import { credentials, Metadata, status } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import { DataServiceClient, type ListModelsRequest, type ListModelsResponse } from '../../src/gen/tokenrelay/v1/data_service';
 import { ConfigError, parseConfig } from '../../src/server/config';
-import { TokenRelayServer } from '../../src/server/server';
 import { FakeUpstream, openAiEvents, openAiReply, resetAfterReply, SSE_HEADERS, statusReply } from '../helpers/fakeUpstream';
-import { collect, request, TEST_MODELS, unary } from '../helpers/server';
+import { collect, memoryLogger, request, startTestServer, TEST_MODELS, type TestServer, unary } from '../helpers/server';
 
 const KEY_ENV = 'TOKENRELAY_TEST_SECRET_KEY';
 const KEY = 'sk-proj-SECRET-9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a';
 
 let fake: FakeUpstream;
-let server: TokenRelayServer;
+let t: TestServer;
 let client: DataServiceClient;
-const logLines: string[] = [];
+const { logger, lines: logLines } = memoryLogger('trace');
 
 beforeAll(async () => {
   process.env[KEY_ENV] = KEY;
   fake = await FakeUpstream.start(openAiReply([]));
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      done();
-    },
-  });
-  server = await TokenRelayServer.start({
-    config: parseConfig({
+  t = await startTestServer(
+    {
       models: [
         ...TEST_MODELS,
         { name: 'secret', backend: 'openai', baseUrl: `${fake.url}/v1`, apiKeyEnv: KEY_ENV, retry: { maxAttempts: 2, baseMs: 5, capMs: 10 } },
         { name: 'secret-ollama', backend: 'ollama', baseUrl: fake.url, apiKeyEnv: KEY_ENV, retry: { maxAttempts: 1 } },
       ],
-      defaultModel: 'sim',
-    }),
-    logger: pino({ level: 'trace' }, sink),
-    host: '127.0.0.1',
-    grpcPort: 0,
-    httpPort: 0,
-  });
-  client = new DataServiceClient(`127.0.0.1:${server.grpcPort}`, credentials.createInsecure());
+    },
+    { logger },
+  );
+  client = t.client;
 });
 afterAll(async () => {
-  client.close();
-  await server.shutdown();
+  await t.close();
   await fake.close();
   delete process.env[KEY_ENV];
 });
