@@ -21,7 +21,7 @@ import { sseEvent, startSse } from './sse';
 export function chatCompletions(context: HttpContext): HttpHandler {
   return async (call) => {
     const chat = parseChatRequest(await readJsonBody(call.request, context.config.limits.maxMessageBytes));
-    const { stream, started } = startGeneration(context, chat.request);
+    const { stream, started } = startGeneration(context, chat.request, { requestId: call.requestId });
     const reader = stream.openReader(0);
     call.streamId = stream.id;
     const output = new HttpOutput(call.response);
