@@ -154,6 +154,7 @@ export class TokenRelayServer {
       },
       'tokenrelay serving',
     );
+    this.options.logger.flush();
   }
 
   /**
@@ -173,6 +174,7 @@ export class TokenRelayServer {
     this.health.setStatus('', 'NOT_SERVING');
     this.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
     logger.info({ activeStreams: this.registry.activeCount, graceMs: config.shutdownGraceMs }, 'draining');
+    logger.flush();
     const deadline = Date.now() + config.shutdownGraceMs;
     while (this.registry.activeCount > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -197,5 +199,6 @@ export class TokenRelayServer {
     }
     this.registry.close();
     logger.info({ endedWithUnavailable: unfinished }, 'tokenrelay stopped');
+    logger.flush();
   }
 }

@@ -65,8 +65,9 @@ export function callLogInterceptor(logger: Logger, metrics: Metrics): ServerInte
         next(message);
       },
       sendStatus(status, next) {
-        finish(status.code ?? Status.UNKNOWN, status.details);
+        // The status goes to the wire first; the bookkeeping is off the caller's path.
         next(status);
+        finish(status.code ?? Status.UNKNOWN, status.details);
       },
     });
   };
