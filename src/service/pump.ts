@@ -49,6 +49,12 @@ export async function pumpStream(reader: StreamReader, output: ChunkOutput, limi
   heartbeat = setTimeout(beat, limits.heartbeatMs);
   heartbeat.unref();
   try {
+    // One microtask before the first read: a producer that already finished
+    // in this same turn (a short unpaced generation settles its end one
+    // microtask after its last token) then goes out as one chunk carrying its
+    // tokens and its end, instead of a chunk and then a second one for the
+    // end. No time passes: the write still happens in this turn.
+    await Promise.resolve();
     for (;;) {
       if (output.gone || reader.isClosed) return undefined;
       const batch = reader.read(limits.maxChunkTokens, limits.maxChunkBytes);
