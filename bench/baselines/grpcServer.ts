@@ -28,7 +28,7 @@ import {
   type SubscribeRequest,
   type TokenChunk,
 } from '../../src/gen/tokenrelay/v1/data_service';
-import { simTokens } from '../../src/models/sim';
+import { SimText } from '../../src/models/sim';
 import { installProbe } from '../lib/probe';
 
 function unimplemented(_call: unknown, callback?: (error: { code: number; details: string }) => void): void {
@@ -38,12 +38,13 @@ function unimplemented(_call: unknown, callback?: (error: { code: number; detail
 async function generate(call: ServerWritableStream<GenerateRequest, TokenChunk>): Promise<void> {
   const request = call.request;
   const maxTokens = request.maxTokens ?? 256;
-  const tokens = simTokens(request.seed ?? 0, request.temperature ?? 1, request.topP ?? 1);
+  const text = new SimText(request.seed ?? 0, request.temperature ?? 1, request.topP ?? 1);
   let gone = false;
   call.on('cancelled', () => (gone = true));
   let seq = 0;
-  for (const token of tokens) {
+  for (;;) {
     if (gone) return;
+    const token = text.next();
     const last = seq === maxTokens - 1;
     const ready = call.write({
       streamId: '',

@@ -8,7 +8,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { simTokens } from '../../src/models/sim';
+import { SimText } from '../../src/models/sim';
 import { installProbe } from '../lib/probe';
 
 async function generate(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
@@ -19,9 +19,10 @@ async function generate(request: http.IncomingMessage, response: http.ServerResp
   let gone = false;
   response.on('close', () => (gone = true));
   let seq = 0;
-  for (const token of simTokens(seed, 1, 1)) {
+  const text = new SimText(seed, 1, 1);
+  for (;;) {
     if (gone) return;
-    const ready = response.write(`data: ${JSON.stringify({ seq, token })}\n\n`);
+    const ready = response.write(`data: ${JSON.stringify({ seq, token: text.next() })}\n\n`);
     if (++seq === maxTokens) break;
     if (!ready) await new Promise((resolve) => response.once('drain', resolve));
   }

@@ -1,4 +1,4 @@
-import { emitTokens } from './emit';
+import { arraySource, emitTokens } from './emit';
 import { Pacer } from './pacing';
 import { countTokens, tokenize } from './tokenizer';
 import type { GenerationRequest, GenerationResult, ModelBackend, ModelDescription, TokenSink } from './types';
@@ -31,6 +31,6 @@ export class EchoModel implements ModelBackend {
 
   generate(request: GenerationRequest, signal: AbortSignal, sink: TokenSink): Promise<GenerationResult> {
     const pacer = new Pacer(this.options.ttftMs ?? 0, this.options.interTokenMs ?? 0, signal);
-    return emitTokens(tokenize(echoText(request)), request, sink, pacer);
+    return emitTokens(arraySource(tokenize(echoText(request))), request, sink, pacer);
   }
 }

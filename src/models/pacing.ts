@@ -6,7 +6,7 @@ const YIELD_EVERY_TOKENS = 256;
 /**
  * Paces a producer on absolute times (start + ttft + n × interToken), so a late
  * timer is caught up instead of drifting. With zero latencies it only yields
- * to the event loop now and then so other streams and I/O run.
+ * to the event loop every 256 tokens so other streams and I/O run.
  */
 export class Pacer {
   private readonly startMs = performance.now();
@@ -18,34 +18,53 @@ export class Pacer {
     private readonly signal: AbortSignal,
   ) {}
 
+  /** Whether tokens may go as fast as they are made (no ttft, no inter-token latency). */
+  get unpaced(): boolean {
+    return this.ttftMs === 0 && this.interTokenMs === 0;
+  }
+
   /**
    * Waits until the next token is due: a promise when there is something to
    * wait for, undefined when the token may go at once (the unpaced hot path
    * then costs no await). Throws the abort reason if aborted.
    */
   next(): Promise<void> | undefined {
-    if (this.signal.aborted) throw this.signal.reason;
+    this.throwIfAborted();
     const n = this.emitted++;
-    if (this.ttftMs === 0 && this.interTokenMs === 0) {
+    if (this.unpaced) {
       return n % YIELD_EVERY_TOKENS === YIELD_EVERY_TOKENS - 1 ? this.afterYield() : undefined;
     }
     const waitMs = this.startMs + this.ttftMs + n * this.interTokenMs - performance.now();
     return waitMs >= 1 ? this.sleep(waitMs) : undefined;
   }
 
+  /** Unpaced: how many tokens may go now, before the next yield to the event loop. */
+  runLength(): number {
+    return YIELD_EVERY_TOKENS - (this.emitted % YIELD_EVERY_TOKENS);
+  }
+
+  /**
+   * Unpaced: counts a run of tokens that went out; a promise to await when
+   * the run reached a yield point. Throws the abort reason if aborted.
+   */
+  advance(count: number): Promise<void> | undefined {
+    this.throwIfAborted();
+    this.emitted += count;
+    return this.emitted % YIELD_EVERY_TOKENS === 0 ? this.afterYield() : undefined;
+  }
+
+  throwIfAborted(): void {
+    if (this.signal.aborted) throw this.signal.reason;
+  }
+
   private async afterYield(): Promise<void> {
     await yieldToLoop();
-    if (this.signal.aborted) throw this.signal.reason;
+    this.throwIfAborted();
   }
 
   private async sleep(waitMs: number): Promise<void> {
     await sleepFor(waitMs, undefined, { signal: this.signal }).catch(() => undefined);
-    if (this.signal.aborted) throw this.signal.reason;
+    this.throwIfAborted();
   }
 }
 
-/** Whether text ends with (or contains) one of the stop sequences. */
-export function hitsStop(text: string, stop: readonly string[]): boolean {
-  for (const sequence of stop) if (text.includes(sequence)) return true;
-  return false;
-}

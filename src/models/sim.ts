@@ -40,41 +40,75 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-/** Word text → its BPE tokens, computed once: the tokenizer is too slow for the hot path. */
-const tokenCache = new Map<string, string[]>();
-function tokensOf(text: string): string[] {
-  let tokens = tokenCache.get(text);
-  if (!tokens) {
-    tokens = tokenize(text);
-    tokenCache.set(text, tokens);
-  }
-  return tokens;
+/** Each word's BPE tokens after a space, lower case and capitalised, and the period's: made once, on first use. */
+interface WordTokens {
+  spaced: string[][];
+  capitalised: string[][];
+  period: string[];
+}
+let wordTokens: WordTokens | undefined;
+function words(): WordTokens {
+  wordTokens ??= {
+    spaced: WORDS.map((word) => tokenize(' ' + word)),
+    capitalised: WORDS.map((word) => tokenize(' ' + word[0].toUpperCase() + word.slice(1))),
+    period: tokenize('.'),
+  };
+  return wordTokens;
 }
 
 /**
- * Deterministic English-like text as BPE tokens, forever. Sentences of 6 to
- * 17 words; temperature widens the choice of the next word (0 is one fixed
- * text whatever the seed) and top_p narrows it.
+ * Deterministic English-like text as BPE tokens, forever, one token per
+ * next(). Sentences of 6 to 17 words; temperature widens the choice of the
+ * next word (0 is one fixed text whatever the seed) and top_p narrows it.
+ * A plain object rather than a generator: the sim model is the token source
+ * of the throughput benchmarks, so its cost per token is kept to an array
+ * read (words are tokenized once, and the PRNG runs once per word).
  */
-export function* simTokens(seed: number, temperature: number, topP: number): Generator<string> {
-  // Greedy (temperature 0) output is one fixed text, whatever the seed.
-  const random = temperature === 0 ? mulberry32(0) : mulberry32(seed ^ Math.floor(seed / 4294967296));
-  const spread = Math.max(1, Math.round(WORDS.length * Math.min(1, temperature / 2) * topP));
-  let word = 0;
-  let first = true;
-  let sentenceLeft = 6 + Math.floor(random() * 12);
-  for (;;) {
-    word = (word * 7 + 1 + Math.floor(random() * spread)) % WORDS.length;
-    const text = WORDS[word];
-    const spaced = first ? ' ' + text[0].toUpperCase() + text.slice(1) : ' ' + text;
-    yield* tokensOf(spaced);
-    first = false;
-    if (--sentenceLeft === 0) {
-      yield* tokensOf('.');
-      first = true;
-      sentenceLeft = 6 + Math.floor(random() * 12);
-    }
+export class SimText {
+  private readonly random: () => number;
+  private readonly spread: number;
+  private readonly words = words();
+  private word = 0;
+  private first = true;
+  private sentenceLeft: number;
+  private endSentence = false;
+  private current: readonly string[] = [];
+  private index = 0;
+
+  constructor(seed: number, temperature: number, topP: number) {
+    // Greedy (temperature 0) output is one fixed text, whatever the seed.
+    this.random = temperature === 0 ? mulberry32(0) : mulberry32(seed ^ Math.floor(seed / 4294967296));
+    this.spread = Math.max(1, Math.round(WORDS.length * Math.min(1, temperature / 2) * topP));
+    this.sentenceLeft = 6 + Math.floor(this.random() * 12);
   }
+
+  /** The next token. */
+  next(): string {
+    if (this.index === this.current.length) this.advance();
+    return this.current[this.index++];
+  }
+
+  /** Moves to the next word's tokens (or the period that ends a sentence). Every word has at least one token. */
+  private advance(): void {
+    this.index = 0;
+    if (this.endSentence) {
+      this.endSentence = false;
+      this.current = this.words.period;
+      this.first = true;
+      this.sentenceLeft = 6 + Math.floor(this.random() * 12);
+      return;
+    }
+    this.word = (this.word * 7 + 1 + Math.floor(this.random() * this.spread)) % WORDS.length;
+    this.current = (this.first ? this.words.capitalised : this.words.spaced)[this.word];
+    this.first = false;
+    if (--this.sentenceLeft === 0) this.endSentence = true;
+  }
+}
+
+/** The sim model's tokens for a seed, as an iterator (see SimText). */
+export function* simTokens(seed: number, temperature: number, topP: number): Generator<string> {
+  const text = new SimText(seed, temperature, topP);
+  for (;;) yield text.next();
 }
 
 /**
@@ -100,7 +134,7 @@ export class SimModel implements ModelBackend {
 
   generate(request: GenerationRequest, signal: AbortSignal, sink: TokenSink): Promise<GenerationResult> {
     const pacer = new Pacer(this.options.ttftMs ?? 0, this.options.interTokenMs ?? 0, signal);
-    const tokens = simTokens(request.seed, request.temperature, request.topP);
-    return emitTokens(tokens, request, sink, pacer);
+    const text = new SimText(request.seed, request.temperature, request.topP);
+    return emitTokens(() => text.next(), request, sink, pacer);
   }
 }

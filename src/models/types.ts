@@ -27,6 +27,10 @@ export interface GenerationRequest {
  */
 export interface TokenSink {
   append(token: string): Promise<void> | undefined;
+  /** Optional: appends several tokens at once, with the same contract as append(). */
+  appendMany?(tokens: readonly string[]): Promise<void> | undefined;
+  /** Optional: how many tokens may be appended before the sink asks the producer to wait. */
+  readonly room?: number;
 }
 
 /** How a generation ended normally. Failures are thrown (StreamFailure). */

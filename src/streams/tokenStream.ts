@@ -114,6 +114,16 @@ export class TokenStream {
     return slowest === undefined ? 0 : this.log.length - slowest;
   }
 
+  /**
+   * How many tokens the producer may append before append() asks it to wait:
+   * the window less what the slowest live reader has not taken (Infinity
+   * with no readers, 0 once it must wait).
+   */
+  get room(): number {
+    const slowest = this.slowestReaderPos();
+    return slowest === undefined ? Infinity : Math.max(0, this.windowTokens - (this.log.length - slowest));
+  }
+
   /** Whether the producer is waiting for readers to catch up. */
   get producerPaused(): boolean {
     return this.producerWait !== undefined;

@@ -65,6 +65,56 @@ describe('sim model', () => {
     expect(tokens.length).toBe(count);
   });
 
+  describe('unpaced, into a sink that takes runs of tokens', () => {
+    async function runInRuns(request: GenerationRequest, room: number) {
+      const tokens: string[] = [];
+      const runs: number[] = [];
+      const sink = {
+        append: (token: string) => void tokens.push(token),
+        appendMany: (run: readonly string[]) => {
+          runs.push(run.length);
+          tokens.push(...run);
+          return undefined;
+        },
+        room,
+      };
+      const result = await new SimModel({ name: 'sim' }).generate(request, new AbortController().signal, sink);
+      return { tokens, runs, result };
+    }
+
+    it('gets the same tokens as a sink that takes them one by one, in runs no longer than its room', async () => {
+      const request = { ...base, maxTokens: 1000 };
+      const oneByOne = await run(request);
+      const inRuns = await runInRuns(request, 100);
+      expect(inRuns.tokens).toEqual(oneByOne.tokens);
+      expect(inRuns.result).toEqual({ finishReason: 'length' });
+      expect(Math.max(...inRuns.runs)).toBe(100);
+      expect(inRuns.runs.reduce((sum, length) => sum + length, 0)).toBe(1000);
+    });
+
+    it('stops before a stop sequence exactly as token by token', async () => {
+      const text = take(400, 1, 1, 1).join('');
+      const request = { ...base, maxTokens: 400, stop: [text.slice(300, 306)] };
+      const inRuns = await runInRuns(request, 1000);
+      expect(inRuns.result.finishReason).toBe('stop');
+      expect(inRuns.tokens).toEqual((await run(request)).tokens);
+    });
+
+    it('waits on the sink: a run the sink never lets go of holds the model', async () => {
+      const runs: number[] = [];
+      void new SimModel({ name: 'sim' }).generate({ ...base, maxTokens: 1000 }, new AbortController().signal, {
+        append: () => undefined,
+        appendMany: (run) => {
+          runs.push(run.length);
+          return new Promise<void>(() => undefined);
+        },
+        room: 10,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(runs).toEqual([10]);
+    });
+  });
+
   it('waits on the sink: a sink that never resolves holds the model at one token', async () => {
     const tokens: string[] = [];
     const model = new SimModel({ name: 'sim' });
