@@ -23,6 +23,27 @@ describe('Generate', () => {
     expect(new Set(chunks.map((c) => c.streamId)).size).toBe(1);
   });
 
+  it('a prompt that looks like a special token is plain text: echoed back and counted, not an error', async () => {
+    const prompt = 'before <|endoftext|> after <|im_start|>';
+    for (const model of ['echo', 'sim']) {
+      const { chunks, tokens, error } = await collect(t.client.generate(request({ model, prompt, maxTokens: 64 })));
+      expect(error).toBeUndefined();
+      const usage = chunks[chunks.length - 1].usage;
+      expect(usage?.promptTokens).toBe(tokenize(prompt).length);
+      if (model === 'echo') expect(tokens.join('')).toBe(prompt);
+    }
+  });
+
+  it('a short unpaced generation that ends in the same turn arrives as one chunk carrying its tokens and its end', async () => {
+    for (const maxTokens of [1, 5]) {
+      const { chunks, tokens } = await collect(t.client.generate(request({ model: 'sim', prompt: 'go', maxTokens, seed: 3 })));
+      expect(tokens).toEqual([...take(simTokens(3, 1, 1), maxTokens)]);
+      expect(chunks).toHaveLength(1);
+      expect(chunks[0].finishReason).toBe(FinishReason.FINISH_REASON_LENGTH);
+      expect(chunks[0].usage?.completionTokens).toBe(maxTokens);
+    }
+  });
+
   it('echo of chat messages streams their content, one message per line', async () => {
     const messages = [
       { role: 'system', content: 'Be brief.' },
