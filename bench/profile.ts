@@ -1,6 +1,8 @@
 /**
- * The top frames of a V8 CPU profile (from `npm run bench -- --cpu-prof`), by
- * self time, and the same summed by file:
+ * The top frames of a V8 CPU profile (from `npm run bench -- --cpu-prof`):
+ * self time by function, total (inclusive) time by function, and self time
+ * by file. Percentages are of the busy time (samples that were not idle), so
+ * a server that waited for its clients half the run still reads sensibly:
  *   node dist/bench/bench/profile.js bench/out/prof/<name>.cpuprofile [--top 25]
  */
 import { readFileSync } from 'node:fs';
@@ -10,6 +12,7 @@ import { ROOT } from './lib/paths';
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -25,11 +28,11 @@ function where(url: string): string {
   return modules >= 0 ? file.slice(modules + 'node_modules/'.length) : path.relative(ROOT, file);
 }
 
-function top(totals: Map<string, number>, all: number, count: number): string {
+function top(totals: Map<string, number>, busy: number, count: number): string {
   return [...totals.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, count)
-    .map(([name, micros]) => `${((micros / all) * 100).toFixed(1).padStart(5)}%  ${(micros / 1000).toFixed(0).padStart(6)} ms  ${name}`)
+    .map(([name, micros]) => `${((micros / busy) * 100).toFixed(1).padStart(5)}%  ${(micros / 1000).toFixed(0).padStart(6)} ms  ${name}`)
     .join('\n');
 }
 
@@ -39,21 +42,47 @@ function main(): void {
   const count = flag === '--top' ? Number(value) : 25;
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-  const byFrame = new Map<string, number>();
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const nameOf = (node: ProfileNode) => {
+    const frame = node.callFrame;
+    return `${frame.functionName || '(anonymous)'}  ${where(frame.url)}${frame.url ? `:${frame.lineNumber + 1}` : ''}`;
+  };
+  const self = new Map<string, number>();
+  const total = new Map<string, number>();
   const byFile = new Map<string, number>();
-  let all = 0;
+  let busy = 0;
+  let idle = 0;
   profile.samples.forEach((id, index) => {
     const micros = profile.timeDeltas[index] ?? 0;
-    const frame = byId.get(id)?.callFrame;
-    if (!frame) return;
-    all += micros;
-    const location = where(frame.url);
-    const name = `${frame.functionName || '(anonymous)'}  ${location}${frame.url ? `:${frame.lineNumber + 1}` : ''}`;
-    byFrame.set(name, (byFrame.get(name) ?? 0) + micros);
+    const node = byId.get(id);
+    if (!node) return;
+    if (node.callFrame.functionName === '(idle)') {
+      idle += micros;
+      return;
+    }
+    busy += micros;
+    const name = nameOf(node);
+    self.set(name, (self.get(name) ?? 0) + micros);
+    const location = where(node.callFrame.url);
     byFile.set(location, (byFile.get(location) ?? 0) + micros);
+    // Inclusive: every distinct function on the stack gets the sample once.
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const frame = byId.get(at);
+      if (!frame || frame.callFrame.functionName === '(root)') continue;
+      const frameName = nameOf(frame);
+      if (seen.has(frameName)) continue;
+      seen.add(frameName);
+      total.set(frameName, (total.get(frameName) ?? 0) + micros);
+    }
   });
-  process.stdout.write(`${file}: ${(all / 1000).toFixed(0)} ms sampled\n\nself time by function:\n${top(byFrame, all, count)}\n`);
-  process.stdout.write(`\nself time by file:\n${top(byFile, all, count)}\n`);
+  process.stdout.write(
+    `${file}: ${(busy / 1000).toFixed(0)} ms busy, ${(idle / 1000).toFixed(0)} ms idle; percentages are of the busy time\n\n` +
+      `self time by function:\n${top(self, busy, count)}\n\n` +
+      `total time by function (self + callees):\n${top(total, busy, count)}\n\n` +
+      `self time by file:\n${top(byFile, busy, count)}\n`,
+  );
 }
 
 main();

@@ -38,9 +38,14 @@ function nodeFlags(options: StartOptions): string[] {
   return flags;
 }
 
-function spawnChild(script: string, args: string[], options: StartOptions): { child: ChildProcess; exited: Promise<void> } {
+function spawnChild(
+  script: string,
+  args: string[],
+  options: StartOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): { child: ChildProcess; exited: Promise<void> } {
   const log = openSync(options.logFile, 'w');
-  const child = fork(script, args, { execArgv: nodeFlags(options), stdio: ['ignore', log, log, 'ipc'] });
+  const child = fork(script, args, { execArgv: nodeFlags(options), stdio: ['ignore', log, log, 'ipc'], env });
   closeSync(log);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return { child, exited };
@@ -88,7 +93,9 @@ export async function startRelay(config: object, configFile: string, options: St
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: npm run build first (npm run bench does it)`);
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   const args = ['serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--config', configFile];
-  const { child, exited } = spawnChild(path.join(BENCH_JS, 'lib/serverHost.js'), args, options);
+  // The harness reads the port from the startup line, and the per-call info line is part of what is measured.
+  const env = { ...process.env, TOKENRELAY_LOG_LEVEL: 'info' };
+  const { child, exited } = spawnChild(path.join(BENCH_JS, 'lib/serverHost.js'), args, options, env);
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`tokenrelay exited with ${child.exitCode}; see ${options.logFile}`);
@@ -96,7 +103,10 @@ export async function startRelay(config: object, configFile: string, options: St
       .split('\n')
       .find((text) => text.includes('"tokenrelay serving"'));
     if (line) return wrap('relay', child, exited, (JSON.parse(line) as { grpcPort: number }).grpcPort);
-    if (Date.now() > deadline) throw new Error(`tokenrelay did not start in 20 s; see ${options.logFile}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`tokenrelay did not start in 20 s; see ${options.logFile}`);
+    }
     await sleep(20);
   }
 }

@@ -7,9 +7,14 @@ import { generateRequest } from './channel';
 import { clientFor } from './clients';
 import { readSse } from './sse';
 
+/** What one repetition calls, in turn: the relay, and the baselines when they run. */
 export interface TtftParams {
-  /** Calls measured; the same number again first, unmeasured, to warm up. */
+  /** Calls measured per target; the same number again first, unmeasured, to warm up. */
   calls: number;
+  relay: string;
+  model: string;
+  grpc?: string;
+  ssePort?: number;
 }
 
 export interface TtftResult {
@@ -19,12 +24,37 @@ export interface TtftResult {
   p99Us: number;
 }
 
-async function measure(calls: number, once: () => Promise<number>): Promise<TtftResult> {
-  for (let index = 0; index < calls; index++) await once();
-  const samples: number[] = [];
-  for (let index = 0; index < calls; index++) samples.push(await once());
-  const [p50Us, p90Us, p99Us] = percentiles(samples, [0.5, 0.9, 0.99]);
-  return { calls, p50Us, p90Us, p99Us };
+export type TtftTarget = 'relay' | 'grpc' | 'sse' | 'inProcess';
+
+/** Calls a target makes in a row before the next target's turn. */
+const BLOCK = 100;
+
+/**
+ * Times the targets in turns of BLOCK calls each (relay, in-process, grpc-js,
+ * SSE, relay, ...), so a change in the machine's load or CPU power state hits
+ * all of them alike instead of whichever ran in that stretch of time, while
+ * each call still finds its own code warm, as a caller making calls in a row
+ * does. (Strict call-by-call turns make every call cold: the in-process call
+ * then takes 15 µs instead of 2.)
+ */
+async function measure(calls: number, targets: Array<[TtftTarget, () => Promise<number>]>): Promise<Partial<Record<TtftTarget, TtftResult>>> {
+  const samples = targets.map(() => [] as number[]);
+  for (const measured of [false, true]) {
+    for (let done = 0; done < calls; done += BLOCK) {
+      for (let target = 0; target < targets.length; target++) {
+        for (let index = done; index < Math.min(calls, done + BLOCK); index++) {
+          const micros = await targets[target][1]();
+          if (measured) samples[target].push(micros);
+        }
+      }
+    }
+  }
+  const results: Partial<Record<TtftTarget, TtftResult>> = {};
+  targets.forEach(([name], target) => {
+    const [p50Us, p90Us, p99Us] = percentiles(samples[target], [0.5, 0.9, 0.99]);
+    results[name] = { calls, p50Us, p90Us, p99Us };
+  });
+  return results;
 }
 
 /** Generate with max_tokens 1 over gRPC (tokenrelay or the grpc-js baseline): call start to first token, in µs. */
@@ -55,22 +85,25 @@ function sseOnce(port: number): Promise<number> {
 async function inProcessOnce(model: SimModel, request: GenerationRequest): Promise<number> {
   const started = nowNs();
   let firstUs = NaN;
-  await model.generate(request, new AbortController().signal, {
-    append: () => {
-      if (Number.isNaN(firstUs)) firstUs = (nowNs() - started) / 1000;
-      return undefined;
-    },
-  });
+  const first = () => {
+    if (Number.isNaN(firstUs)) firstUs = (nowNs() - started) / 1000;
+    return undefined;
+  };
+  // The same sink shape as the relay's stream (runs of tokens), so both take the same path through the model.
+  await model.generate(request, new AbortController().signal, { append: first, appendMany: first });
   return firstUs;
 }
 
 export const ttftCommands = {
-  'ttft.grpc': (params: TtftParams & { address: string; model: string }) =>
-    measure(params.calls, () => grpcOnce(params.address, params.model)),
-  'ttft.sse': (params: TtftParams & { port: number }) => measure(params.calls, () => sseOnce(params.port)),
-  'ttft.inProcess': (params: TtftParams) => {
+  ttft: (params: TtftParams) => {
     const model = new SimModel({ name: 'fast', ttftMs: 0, interTokenMs: 0 });
     const request: GenerationRequest = { prompt: 'bench', messages: [], maxTokens: 1, temperature: 1, topP: 1, stop: [], seed: 7 };
-    return measure(params.calls, () => inProcessOnce(model, request));
+    const targets: Array<[TtftTarget, () => Promise<number>]> = [
+      ['relay', () => grpcOnce(params.relay, params.model)],
+      ['inProcess', () => inProcessOnce(model, request)],
+    ];
+    if (params.grpc) targets.push(['grpc', () => grpcOnce(params.grpc as string, params.model)]);
+    if (params.ssePort) targets.push(['sse', () => sseOnce(params.ssePort as number)]);
+    return measure(params.calls, targets);
   },
 };

@@ -1,4 +1,4 @@
-import type { TtftResult } from '../load/ttft';
+import type { TtftResult, TtftTarget } from '../load/ttft';
 import type { Scenario } from './types';
 
 /**
@@ -6,7 +6,8 @@ import type { Scenario } from './types';
  * unpaced sim) at a time on a warm connection, call start → first token at
  * the client; against the same sim model called in the load process (what
  * the relay adds is the difference), and for reference the plain grpc-js and
- * SSE baselines serving the same request.
+ * SSE baselines serving the same request. The targets take turns in blocks
+ * of 100 calls (see load/ttft.ts), so the ratios compare like with like.
  */
 export const timeToFirstToken: Scenario = {
   id: 'f',
@@ -26,15 +27,28 @@ export const timeToFirstToken: Scenario = {
     const addedP50: number[] = [];
     const grpcP50: number[] = [];
     const sseP50: number[] = [];
+    const relayCpu: number[] = [];
+    const grpcCpu: number[] = [];
     for (let rep = 0; rep < reps; rep++) {
-      const viaRelay = await worker.call<TtftResult>('ttft.grpc', { address: relay.address, model: 'fast', calls });
-      const inProcess = await worker.call<TtftResult>('ttft.inProcess', { calls });
+      const cpuBefore = [relay.cpuSeconds(), grpc?.cpuSeconds() ?? 0];
+      const result = await worker.call<Partial<Record<TtftTarget, TtftResult>>>('ttft', {
+        calls,
+        relay: relay.address,
+        model: 'fast',
+        grpc: grpc?.address,
+        ssePort: sse?.port,
+      });
+      // Server CPU per call: the warm-up calls count too, hence 2 × calls.
+      relayCpu.push(((relay.cpuSeconds() - cpuBefore[0]) / (2 * calls)) * 1e6);
+      if (grpc) grpcCpu.push(((grpc.cpuSeconds() - cpuBefore[1]) / (2 * calls)) * 1e6);
+      const viaRelay = result.relay as TtftResult;
+      const inProcess = result.inProcess as TtftResult;
       relayP50.push(viaRelay.p50Us);
       relayP99.push(viaRelay.p99Us);
       inProcessP50.push(inProcess.p50Us);
       addedP50.push(viaRelay.p50Us - inProcess.p50Us);
-      if (grpc) grpcP50.push((await worker.call<TtftResult>('ttft.grpc', { address: grpc.address, model: 'fast', calls })).p50Us);
-      if (sse) sseP50.push((await worker.call<TtftResult>('ttft.sse', { port: sse.port, calls })).p50Us);
+      if (result.grpc) grpcP50.push(result.grpc.p50Us);
+      if (result.sse) sseP50.push(result.sse.p50Us);
       context.log(`rep ${rep + 1}/${reps}: relay p50 ${viaRelay.p50Us.toFixed(0)} µs, in-process p50 ${inProcess.p50Us.toFixed(1)} µs`);
     }
     const row = context.row(`tokenrelay Generate, time to first token p50 (${calls} calls a repetition)`, 'µs', relayP50);
@@ -45,6 +59,8 @@ export const timeToFirstToken: Scenario = {
       const grpcRow = context.row('baseline: plain grpc-js Generate, time to first token p50', 'µs', grpcP50);
       context.row('baseline: HTTP/1.1 SSE (keep-alive), time to first token p50', 'µs', sseP50);
       context.ratio(row, grpcRow, 'grpc-js');
+      const cpuRow = context.row('tokenrelay server CPU per call (max_tokens 1, whole call)', 'µs', relayCpu);
+      context.ratio(cpuRow, context.row('baseline: plain grpc-js server CPU per call', 'µs', grpcCpu), 'grpc-js');
     }
     context.check('warm time to first token added by the relay: p50 < 300 µs', added.summary.median < 300, `${added.summary.median.toFixed(0)} µs`);
   },
