@@ -2,11 +2,11 @@ import type http from 'node:http';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import { DataServiceService } from '../gen/tokenrelay/v1/data_service';
 import { createHttpApi } from '../http/api';
 import { serverInterceptors } from '../interceptors/server';
 import { ModelCatalog } from '../models/catalog';
 import { createDataService, type ServiceContext } from '../service';
+import { DataServiceDefinition } from '../service/tokenChunkEncoder';
 import { StreamRegistry } from '../streams/registry';
 import { StatusCode, StreamFailure } from '../streams/status';
 import { type Config, ConfigError } from './config';
@@ -106,7 +106,7 @@ export class TokenRelayServer {
       'grpc.keepalive_timeout_ms': config.keepalive.timeoutMs,
     });
     allowStopButtonStorms(this.grpc);
-    this.grpc.addService(DataServiceService, createDataService(this.context));
+    this.grpc.addService(DataServiceDefinition, createDataService(this.context));
     this.health.addToServer(this.grpc);
     addReflection(this.grpc);
   }
