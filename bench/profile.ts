@@ -1,7 +1,8 @@
 /**
  * The top frames of a V8 CPU profile (from `npm run bench -- --cpu-prof`):
- * self time by function, total (inclusive) time by function, and self time
- * by file. Percentages are of the busy time (samples that were not idle), so
+ * self time by layer (tokenrelay's own code, grpc-js, Node and native, the
+ * garbage collector, startup), self time by function, total (inclusive) time
+ * by function, and self time by file. Percentages are of the busy time (samples that were not idle), so
  * a server that waited for its clients half the run still reads sensibly:
  *   node dist/bench/bench/profile.js bench/out/prof/<name>.cpuprofile [--top 25]
  */
@@ -36,6 +37,19 @@ function top(totals: Map<string, number>, busy: number, count: number): string {
     .join('\n');
 }
 
+/** Which layer of the stack a frame belongs to, for the summary. */
+function layerOf(functionName: string, location: string): string {
+  if (/cjs\/loader|modules\/|bootstrap|gpt-tokenizer|protobufjs/.test(location)) return 'startup (module loading, tokenizer tables)';
+  if (['wrapSafe', 'compileFunction', 'readFileUtf8', 'internalModuleStat'].includes(functionName)) return 'startup (module loading, tokenizer tables)';
+  if (functionName === '(garbage collector)') return 'garbage collector';
+  if (location.startsWith('@grpc/')) return 'grpc-js';
+  if (location.startsWith('dist/gen/') || location.startsWith('@bufbuild/')) return 'generated protobuf code';
+  if (location.startsWith('dist/bench/bench/')) return 'baseline server code';
+  if (location.startsWith('dist/')) return "tokenrelay's own code";
+  if (location.startsWith('node:') || location === '(native)') return 'Node internals and native (http2, streams, buffers, timers)';
+  return `other libraries (${location.split('/')[0]})`;
+}
+
 function main(): void {
   const [file, flag, value] = process.argv.slice(2);
   if (!file) throw new Error('usage: profile.js FILE.cpuprofile [--top N]');
@@ -51,6 +65,7 @@ function main(): void {
   const self = new Map<string, number>();
   const total = new Map<string, number>();
   const byFile = new Map<string, number>();
+  const byLayer = new Map<string, number>();
   let busy = 0;
   let idle = 0;
   profile.samples.forEach((id, index) => {
@@ -66,6 +81,8 @@ function main(): void {
     self.set(name, (self.get(name) ?? 0) + micros);
     const location = where(node.callFrame.url);
     byFile.set(location, (byFile.get(location) ?? 0) + micros);
+    const layer = layerOf(node.callFrame.functionName, location);
+    byLayer.set(layer, (byLayer.get(layer) ?? 0) + micros);
     // Inclusive: every distinct function on the stack gets the sample once.
     const seen = new Set<string>();
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
@@ -79,6 +96,7 @@ function main(): void {
   });
   process.stdout.write(
     `${file}: ${(busy / 1000).toFixed(0)} ms busy, ${(idle / 1000).toFixed(0)} ms idle; percentages are of the busy time\n\n` +
+      `self time by layer:\n${top(byLayer, busy, count)}\n\n` +
       `self time by function:\n${top(self, busy, count)}\n\n` +
       `total time by function (self + callees):\n${top(total, busy, count)}\n\n` +
       `self time by file:\n${top(byFile, busy, count)}\n`,
