@@ -38,7 +38,9 @@ function top(totals: Map<string, number>, busy: number, count: number): string {
 }
 
 /** Which layer of the stack a frame belongs to, for the summary. */
-function layerOf(functionName: string, location: string): string {
+function layerOf(functionName: string, where: string): string {
+  // A profile of another checkout (a before/after comparison) has paths like ../other/dist/...
+  const location = !where.includes('node_modules') && where.includes('dist/') ? where.slice(where.indexOf('dist/')) : where;
   if (/cjs\/loader|modules\/|bootstrap|gpt-tokenizer|protobufjs/.test(location)) return 'startup (module loading, tokenizer tables)';
   if (['wrapSafe', 'compileFunction', 'readFileUtf8', 'internalModuleStat'].includes(functionName)) return 'startup (module loading, tokenizer tables)';
   if (functionName === '(garbage collector)') return 'garbage collector';

@@ -145,7 +145,8 @@ export class TokenStream {
   /** Appends several tokens at once; see append(). */
   appendMany(tokens: readonly string[]): Promise<void> | undefined {
     if (this.endState || tokens.length === 0) return undefined;
-    for (const token of tokens) this.log.push(token);
+    if (tokens.length <= 4096) this.log.push(...tokens);
+    else for (const token of tokens) this.log.push(token);
     this.lastProgressAtMs = performance.now();
     this.firstTokenAtMs ??= this.lastProgressAtMs;
     return this.afterAppend();
