@@ -37,7 +37,7 @@ const BLOCK = 100;
  * does. (Strict call-by-call turns make every call cold: the in-process call
  * then takes 15 µs instead of 2.)
  */
-async function measure(calls: number, targets: Array<[TtftTarget, () => Promise<number>]>): Promise<Partial<Record<TtftTarget, TtftResult>>> {
+export async function measure(calls: number, targets: Array<[TtftTarget, () => Promise<number>]>): Promise<Partial<Record<TtftTarget, TtftResult>>> {
   const samples = targets.map(() => [] as number[]);
   for (const measured of [false, true]) {
     for (let done = 0; done < calls; done += BLOCK) {
@@ -58,7 +58,7 @@ async function measure(calls: number, targets: Array<[TtftTarget, () => Promise<
 }
 
 /** Generate with max_tokens 1 over gRPC (tokenrelay or the grpc-js baseline): call start to first token, in µs. */
-function grpcOnce(address: string, model: string): Promise<number> {
+export function grpcOnce(address: string, model: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = nowNs();
     let firstUs = NaN;
