@@ -74,7 +74,7 @@ export class ScenarioContext {
     return server;
   }
 
-  async baseline(kind: 'grpc' | 'sse'): Promise<ServerChild> {
+  async baseline(kind: 'grpc' | 'sse' | 'http2'): Promise<ServerChild> {
     const server = await startBaseline(kind, this.startOptions(kind));
     this.servers.push(server);
     return server;

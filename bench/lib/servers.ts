@@ -6,7 +6,10 @@ import type { MemorySample, ProbeReply } from './probe';
 import { cpuSeconds } from './proc';
 import { sleep } from './stats';
 
-export type ServerKind = 'relay' | 'grpc' | 'sse';
+export type ServerKind = 'relay' | 'grpc' | 'sse' | 'http2';
+
+/** The baseline servers in bench/baselines/, by kind. */
+const BASELINE_SCRIPTS = { grpc: 'grpcServer.js', sse: 'sseServer.js', http2: 'http2Forwarder.js' } as const;
 
 /** A server under test, running in its own process. */
 export interface ServerChild {
@@ -112,8 +115,8 @@ export async function startRelay(config: object, configFile: string, options: St
 }
 
 /** Starts one of the baselines in bench/baselines/. */
-export async function startBaseline(kind: 'grpc' | 'sse', options: StartOptions): Promise<ServerChild> {
-  const script = path.join(BENCH_JS, 'baselines', kind === 'grpc' ? 'grpcServer.js' : 'sseServer.js');
+export async function startBaseline(kind: keyof typeof BASELINE_SCRIPTS, options: StartOptions): Promise<ServerChild> {
+  const script = path.join(BENCH_JS, 'baselines', BASELINE_SCRIPTS[kind]);
   const { child, exited } = spawnChild(script, [], options);
   const port = await new Promise<number>((resolve, reject) => {
     child.on('message', (message: { type?: string; port?: number }) => {

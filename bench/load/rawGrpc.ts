@@ -13,7 +13,7 @@ import { PublishRequest, SubscribeRequest, TokenChunk } from '../../src/gen/toke
 const SERVICE = '/tokenrelay.v1.DataService';
 
 /** A gRPC message on the wire: 1 byte "not compressed", 4 bytes big-endian length, the message. */
-function frame(message: Uint8Array): Buffer {
+export function frame(message: Uint8Array): Buffer {
   const framed = Buffer.allocUnsafe(5 + message.length);
   framed[0] = 0;
   framed.writeUInt32BE(message.length, 1);
@@ -22,7 +22,7 @@ function frame(message: Uint8Array): Buffer {
 }
 
 /** Splits a stream of bytes into gRPC messages. */
-class Deframer {
+export class Deframer {
   private pending: Buffer = Buffer.alloc(0);
 
   push(data: Buffer, onMessage: (message: Buffer) => void): void {

@@ -74,8 +74,9 @@ async function once(
  * write() → consumer 'data' (two loopback hops and the relay): an upper bound
  * on what the relay adds. Server CPU over the same window, from
  * /proc/<pid>/stat. The full run adds 100 streams as a light-load reference,
- * and the same load through a bare grpc-js forwarder (bench/baselines) as the
- * floor grpc-js itself sets.
+ * the same load through a bare grpc-js forwarder (bench/baselines) as the
+ * floor grpc-js itself sets, and through the same forwarding written on
+ * node:http2 without grpc-js, as what a cheaper transport would allow.
  */
 export const pacedLatency: Scenario = {
   id: 'd',
@@ -85,12 +86,17 @@ export const pacedLatency: Scenario = {
     const producer = context.worker('producer');
     const consumer = context.worker('consumer');
     const withBaseline = context.options.baselines && !context.quick;
-    const [relay, grpc] = await Promise.all([context.relay(), withBaseline ? context.baseline('grpc') : undefined]);
+    const [relay, grpc, http2] = await Promise.all([
+      context.relay(),
+      withBaseline ? context.baseline('grpc') : undefined,
+      withBaseline ? context.baseline('http2') : undefined,
+    ]);
     for (const streams of context.size([1000, 100], [1000])) {
       const label = `${streams} streams × ${TOKENS_PER_SECOND} tokens/s, Publish → Subscribe`;
       const targets = [
         { name: 'tokenrelay', server: relay, repetitions: [] as Repetition[] },
         ...(grpc ? [{ name: 'baseline: bare grpc-js forwarder', server: grpc, repetitions: [] as Repetition[] }] : []),
+        ...(http2 ? [{ name: 'baseline: bare node:http2 forwarder (no grpc-js)', server: http2, repetitions: [] as Repetition[] }] : []),
       ];
       for (let rep = 0; rep < reps; rep++) {
         for (const target of targets) {
@@ -104,7 +110,7 @@ export const pacedLatency: Scenario = {
           );
         }
       }
-      const [mine, baseline] = targets.map((target) => {
+      const [mine, baseline, withoutGrpcJs] = targets.map((target) => {
         const column = (key: keyof Repetition) => target.repetitions.map((repetition) => repetition[key]);
         const relayOnly = target.name === 'tokenrelay';
         const who = relayOnly ? '' : `${target.name}, `;
@@ -129,6 +135,7 @@ export const pacedLatency: Scenario = {
         context.ratio(mine.p99, baseline.p99, 'grpc-js forwarder');
         context.ratio(mine.cpu, baseline.cpu, 'grpc-js forwarder');
       }
+      if (withoutGrpcJs) context.ratio(mine.cpu, withoutGrpcJs.cpu, 'node:http2 forwarder');
       if (streams !== 1000) continue;
       context.check('relay-added latency p50 < 1 ms (measured end to end)', mine.p50.summary.median < 1, `${formatNumber(mine.p50.summary.median)} ms`);
       context.check('relay-added latency p99 < 5 ms (measured end to end)', mine.p99.summary.median < 5, `${formatNumber(mine.p99.summary.median)} ms`);
