@@ -1,5 +1,8 @@
 import { DataServiceService, type TokenChunk } from '../gen/tokenrelay/v1/data_service';
 
+/** Scratch for encodeTokenChunk: the UTF-8 lengths of one chunk's tokens (it runs start to end without yielding). */
+let tokenBytes = new Uint32Array(512);
+
 /**
  * TokenChunk to wire bytes, the same bytes as the generated
  * `TokenChunk.encode(...).finish()`, for the two hot server-streaming methods.
@@ -21,8 +24,11 @@ export function encodeTokenChunk(chunk: TokenChunk): Buffer {
   let size = 0;
   if (idBytes > 0) size += 1 + varintLength(idBytes) + idBytes;
   if (chunk.seq !== 0) size += 1 + varintLength(chunk.seq);
+  // Each token's UTF-8 length, counted once for the size and kept for the write.
+  if (tokenBytes.length < tokens.length) tokenBytes = new Uint32Array(Math.max(tokens.length, 2 * tokenBytes.length));
   for (let index = 0; index < tokens.length; index++) {
     const bytes = utf8Length(tokens[index]);
+    tokenBytes[index] = bytes;
     size += 1 + varintLength(bytes) + bytes;
   }
   if (chunk.finishReason !== 0) size += 1 + int32Length(chunk.finishReason);
@@ -46,10 +52,9 @@ export function encodeTokenChunk(chunk: TokenChunk): Buffer {
     at = writeVarint(out, at, chunk.seq);
   }
   for (let index = 0; index < tokens.length; index++) {
-    const token = tokens[index];
     out[at++] = 26;
-    at = writeVarint(out, at, utf8Length(token));
-    at = writeUtf8(out, at, token);
+    at = writeVarint(out, at, tokenBytes[index]);
+    at = writeUtf8(out, at, tokens[index]);
   }
   if (chunk.finishReason !== 0) {
     out[at++] = 32;

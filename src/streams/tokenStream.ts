@@ -253,8 +253,7 @@ export class TokenStream {
   }
 
   private mustWait(): boolean {
-    const slowest = this.slowestReaderPos();
-    return slowest !== undefined && this.log.length - slowest >= this.windowTokens;
+    return this.room === 0;
   }
 
   private slowestReaderPos(): number | undefined {
