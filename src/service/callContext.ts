@@ -1,6 +1,6 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { DEADLINE_KEY } from '../interceptors/server/deadline';
-import { REQUEST_ID_KEY } from '../interceptors/server/requestId';
+import { settledRequestId } from '../interceptors/server/requestId';
 
 /** The call's effective deadline (ms since the epoch), as the deadline interceptor settled it; Infinity if none. */
 export function callDeadlineMs(metadata: Metadata): number {
@@ -10,5 +10,5 @@ export function callDeadlineMs(metadata: Metadata): number {
 
 /** The call's request id, as the request-id interceptor settled it. */
 export function callRequestId(metadata: Metadata): string {
-  return String(metadata.get(REQUEST_ID_KEY)[0] ?? '');
+  return settledRequestId(metadata);
 }

@@ -1,6 +1,6 @@
 import { type ServerInterceptor, ServerInterceptingCall, status as Status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { REQUEST_ID_KEY } from './requestId';
+import { settledRequestId } from './requestId';
 
 /**
  * grpc-js answers a handler that throws with UNKNOWN "Unknown error". That is
@@ -15,7 +15,7 @@ export function errorsInterceptor(logger: Logger): ServerInterceptor {
       start(next) {
         next({
           onReceiveMetadata(metadata, nextMetadata) {
-            requestId = String(metadata.get(REQUEST_ID_KEY)[0] ?? '');
+            requestId = settledRequestId(metadata);
             nextMetadata(metadata);
           },
         });

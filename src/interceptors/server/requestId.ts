@@ -22,6 +22,11 @@ export function requestIdFrom(metadata: Metadata): string {
   return randomUUID();
 }
 
+/** The request id the request-id interceptor settled into the incoming metadata ('' before it has). */
+export function settledRequestId(metadata: Metadata): string {
+  return String(metadata.get(REQUEST_ID_KEY)[0] ?? '');
+}
+
 /**
  * Settles the request id and writes it into the incoming metadata, so every
  * later interceptor and the handler read the same one, and echoes it in the
