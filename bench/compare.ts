@@ -9,7 +9,7 @@
  *   node dist/bench/bench/compare.js /tmp/before [--calls 2000] [--reps 5]
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { closeAllClients } from './load/clients';
@@ -18,7 +18,7 @@ import { OUT_DIR } from './lib/paths';
 import { cpuSeconds } from './lib/proc';
 import { relayConfig } from './lib/relayConfig';
 import { summarize } from './lib/stats';
-import { startRelay } from './lib/servers';
+import { servingPort, startRelay } from './lib/servers';
 
 /** Starts `<checkout>/dist/cli.js serve` with the bench config; resolves with its pid, port and a stop function. */
 async function startOther(checkout: string, runDir: string): Promise<{ pid: number; address: string; stop: () => void }> {
@@ -31,18 +31,8 @@ async function startOther(checkout: string, runDir: string): Promise<{ pid: numb
   const args = [cli, 'serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--config', configFile];
   const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], env: { ...process.env, TOKENRELAY_LOG_LEVEL: 'info' } });
   closeSync(log);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const line = readFileSync(logFile, 'utf8')
-      .split('\n')
-      .find((text) => text.includes('"tokenrelay serving"'));
-    if (line) return { pid: child.pid as number, address: `127.0.0.1:${(JSON.parse(line) as { grpcPort: number }).grpcPort}`, stop: () => child.kill('SIGTERM') };
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`the other checkout's server did not start; see ${logFile}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const port = await servingPort(child, logFile);
+  return { pid: child.pid as number, address: `127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
 }
 
 async function main(): Promise<void> {

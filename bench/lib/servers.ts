@@ -99,16 +99,24 @@ export async function startRelay(config: object, configFile: string, options: St
   // The harness reads the port from the startup line, and the per-call info line is part of what is measured.
   const env = { ...process.env, TOKENRELAY_LOG_LEVEL: 'info' };
   const { child, exited } = spawnChild(path.join(BENCH_JS, 'lib/serverHost.js'), args, options, env);
+  return wrap('relay', child, exited, await servingPort(child, options.logFile));
+}
+
+/**
+ * The gRPC port from a tokenrelay server's "tokenrelay serving" log line,
+ * once it is written; the child is killed if it has not started in 20 s.
+ */
+export async function servingPort(child: ChildProcess, logFile: string): Promise<number> {
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`tokenrelay exited with ${child.exitCode}; see ${options.logFile}`);
-    const line = readFileSync(options.logFile, 'utf8')
+    if (child.exitCode !== null) throw new Error(`tokenrelay exited with ${child.exitCode}; see ${logFile}`);
+    const line = readFileSync(logFile, 'utf8')
       .split('\n')
       .find((text) => text.includes('"tokenrelay serving"'));
-    if (line) return wrap('relay', child, exited, (JSON.parse(line) as { grpcPort: number }).grpcPort);
+    if (line) return (JSON.parse(line) as { grpcPort: number }).grpcPort;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`tokenrelay did not start in 20 s; see ${options.logFile}`);
+      throw new Error(`tokenrelay did not start in 20 s; see ${logFile}`);
     }
     await sleep(20);
   }
