@@ -36,22 +36,31 @@ async function expectStopped(cancelledAtMs: number, streamId: string): Promise<v
   expect(stream.end?.reason).toBe('cancelled');
 }
 
+/**
+ * Reads chunks until at least 3 tokens have come, then calls stop() once and
+ * reads on to the end. Returns when stop() was called and what the loop threw.
+ */
+async function readThenStop(chunks: AsyncIterable<{ seq: number; tokens: string[] }>, stop: () => unknown): Promise<{ cancelledAtMs: number; failure: unknown }> {
+  let cancelledAtMs = 0;
+  let failure: unknown;
+  try {
+    for await (const chunk of chunks) {
+      if (chunk.seq + chunk.tokens.length >= 3 && cancelledAtMs === 0) {
+        cancelledAtMs = performance.now();
+        await stop();
+      }
+    }
+  } catch (error) {
+    failure = error;
+  }
+  return { cancelledAtMs, failure };
+}
+
 describe('cancellation reaches the producer', () => {
   it('the Cancel RPC aborts the producer within 100 ms; the follower gets CANCELLED; metrics count it', async () => {
     const before = await cancelledCount();
     const stream = sdk.generate({ model: 'probe', prompt: 'x', maxTokens: 1000 });
-    let cancelledAtMs = 0;
-    let failure: unknown;
-    try {
-      for await (const chunk of stream) {
-        if (chunk.seq + chunk.tokens.length >= 3 && cancelledAtMs === 0) {
-          cancelledAtMs = performance.now();
-          await sdk.cancel(stream.streamId);
-        }
-      }
-    } catch (error) {
-      failure = error;
-    }
+    const { cancelledAtMs, failure } = await readThenStop(stream, () => sdk.cancel(stream.streamId));
     expect((failure as TokenRelayError).code).toBe(status.CANCELLED);
     await expectStopped(cancelledAtMs, stream.streamId);
     expect(await cancelledCount()).toBe(before + 1);
@@ -60,18 +69,7 @@ describe('cancellation reaches the producer', () => {
   it('a cancel message in a StreamData session aborts that generation’s producer within 100 ms', async () => {
     const session = sdk.session();
     const generation = session.start({ model: 'probe', prompt: 'x', maxTokens: 1000, streamId: 'session-probe' });
-    let cancelledAtMs = 0;
-    let failure: unknown;
-    try {
-      for await (const chunk of generation) {
-        if (chunk.seq + chunk.tokens.length >= 3 && cancelledAtMs === 0) {
-          cancelledAtMs = performance.now();
-          generation.cancel();
-        }
-      }
-    } catch (error) {
-      failure = error;
-    }
+    const { cancelledAtMs, failure } = await readThenStop(generation, () => generation.cancel());
     expect((failure as TokenRelayError).code).toBe(status.CANCELLED);
     await expectStopped(cancelledAtMs, 'session-probe');
     await session.close();
@@ -80,18 +78,7 @@ describe('cancellation reaches the producer', () => {
   it('aborting the SDK’s signal aborts the producer within 100 ms, and the loop ends with the abort reason', async () => {
     const controller = new AbortController();
     const stream = sdk.generate({ model: 'probe', prompt: 'x', maxTokens: 1000 }, { signal: controller.signal });
-    let cancelledAtMs = 0;
-    let failure: unknown;
-    try {
-      for await (const chunk of stream) {
-        if (chunk.seq + chunk.tokens.length >= 3 && cancelledAtMs === 0) {
-          cancelledAtMs = performance.now();
-          controller.abort(new Error('user pressed stop'));
-        }
-      }
-    } catch (error) {
-      failure = error;
-    }
+    const { cancelledAtMs, failure } = await readThenStop(stream, () => controller.abort(new Error('user pressed stop')));
     expect((failure as Error).message).toBe('user pressed stop');
     await expectStopped(cancelledAtMs, stream.streamId);
   });
