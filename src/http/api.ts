@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Metadata } from '@grpc/grpc-js';
 import { bearerTokenCheck } from '../interceptors/server/auth';
 import { REQUEST_ID_KEY, requestIdFrom } from '../interceptors/server/requestId';
 import { cancelStream } from './cancelStream';
@@ -120,13 +119,9 @@ function resolve(routes: readonly Route[], method: string, pathname: string, cal
   return undefined;
 }
 
+/** The request id from the headers as they came (any byte a client sends is fine: a bad id is replaced, never thrown). */
 function requestIdOf(request: IncomingMessage): string {
-  const metadata = new Metadata();
-  for (const key of [REQUEST_ID_KEY, 'traceparent']) {
-    const value = request.headers[key];
-    if (typeof value === 'string') metadata.set(key, value);
-  }
-  return requestIdFrom(metadata);
+  return requestIdFrom((name) => request.headers[name]);
 }
 
 /** Answers a handler's error: an OpenAI-shaped body, or, once an SSE response has begun, the end of the connection. */

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { StatusCode, StreamFailure } from '../streams/status';
+import { StatusCode, StreamFailure, internalErrorMessage } from '../streams/status';
 import { codeName, errorTypeFor, httpStatusFor } from './status';
 
 /** The error body OpenAI's API sends, which its SDKs turn into typed errors. */
@@ -55,7 +55,7 @@ export function fromFailure(failure: StreamFailure): HttpError {
 export function toHttpError(error: unknown, requestId: string): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof StreamFailure) return fromFailure(error);
-  return new HttpError(500, `internal error (request id ${requestId})`, { code: 'internal' });
+  return new HttpError(500, internalErrorMessage(requestId), { code: 'internal' });
 }
 
 /** Sends a JSON body with a status. */

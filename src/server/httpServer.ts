@@ -1,12 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
 import type { HttpApi } from '../http/api';
+import { REQUEST_ID_KEY } from '../interceptors/server/requestId';
+import { internalErrorMessage } from '../streams/status';
 import type { Metrics } from './metrics';
 
 export interface HttpSideOptions {
   host: string;
   port: number;
   metrics: Metrics;
+  logger: Logger;
   /** Whether the service accepts calls now (false while starting or draining). */
   isReady: () => boolean;
   /** The HTTP edge (the page, /v1/*); without it only the probes and metrics are served. */
@@ -16,38 +21,27 @@ export interface HttpSideOptions {
 /** Probe and metrics paths: always open, never behind auth, answered even while draining. */
 const SIDE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
+function plain(response: http.ServerResponse, status: number, text: string, headers: http.OutgoingHttpHeaders = {}): void {
+  response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers }).end(`${text}\n`);
+}
+
 /**
  * The HTTP side port: liveness at /healthz, readiness at /readyz (503 while
  * starting or draining), Prometheus metrics at /metrics, and the HTTP edge
  * (see src/http/api.ts) for every other path.
+ *
+ * Every request runs inside one guard: an exception thrown anywhere on its
+ * synchronous path (ours or a library's) is answered with a 500 for that
+ * request alone and logged with its stack; the process and every other
+ * request go on. (The edge's asynchronous handlers catch their own, in
+ * api.ts.)
  */
 export async function startHttpSide(options: HttpSideOptions): Promise<http.Server> {
   const server = http.createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://localhost');
-    if (!SIDE_PATHS.has(url.pathname)) {
-      if (options.api?.(request, response, url)) return;
-      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      return;
-    }
-    if (request.method !== 'GET' && request.method !== 'HEAD') {
-      response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
-      return;
-    }
-    switch (url.pathname) {
-      case '/healthz':
-        response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-        return;
-      case '/readyz': {
-        const ready = options.isReady();
-        response.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
-        return;
-      }
-      case '/metrics':
-        options.metrics.registry.metrics().then(
-          (text) => response.writeHead(200, { 'content-type': options.metrics.registry.contentType }).end(text),
-          () => response.writeHead(500, { 'content-type': 'text/plain' }).end('metrics failed\n'),
-        );
-        return;
+    try {
+      handle(options, request, response);
+    } catch (error) {
+      answerInternalError(options.logger, request, response, error);
     }
   });
   server.keepAliveTimeout = 5_000;
@@ -59,6 +53,54 @@ export async function startHttpSide(options: HttpSideOptions): Promise<http.Serv
     });
   });
   return server;
+}
+
+function handle(options: HttpSideOptions, request: http.IncomingMessage, response: http.ServerResponse): void {
+  let url: URL;
+  try {
+    url = new URL(request.url ?? '/', 'http://localhost');
+  } catch {
+    // A request target no URL parser takes (`//[`): the client's mistake, not ours.
+    plain(response, 400, 'bad request: the request target is not a valid URL path');
+    return;
+  }
+  if (!SIDE_PATHS.has(url.pathname)) {
+    if (options.api?.(request, response, url)) return;
+    plain(response, 404, 'not found');
+    return;
+  }
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    plain(response, 405, 'method not allowed', { allow: 'GET, HEAD' });
+    return;
+  }
+  switch (url.pathname) {
+    case '/healthz':
+      plain(response, 200, 'ok');
+      return;
+    case '/readyz': {
+      const ready = options.isReady();
+      plain(response, ready ? 200 : 503, ready ? 'ready' : 'not ready');
+      return;
+    }
+    case '/metrics':
+      options.metrics.registry.metrics().then(
+        (text) => response.writeHead(200, { 'content-type': options.metrics.registry.contentType }).end(text),
+        (error: unknown) => answerInternalError(options.logger, request, response, error),
+      );
+      return;
+  }
+}
+
+/** A 500 for one request whose handling threw: logged with its stack; the client learns only the request id. */
+function answerInternalError(logger: Logger, request: http.IncomingMessage, response: http.ServerResponse, error: unknown): void {
+  const assigned = response.getHeader(REQUEST_ID_KEY);
+  const requestId = typeof assigned === 'string' ? assigned : randomUUID();
+  logger.error({ err: error, requestId, method: request.method, path: request.url?.slice(0, 200) }, 'http request failed inside the server');
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  plain(response, 500, internalErrorMessage(requestId), { [REQUEST_ID_KEY]: requestId });
 }
 
 export function httpPort(server: http.Server): number {

@@ -6,7 +6,7 @@ import { createHttpApi } from '../http/api';
 import { serverInterceptors } from '../interceptors/server';
 import { ModelCatalog } from '../models/catalog';
 import { createDataService, type ServiceContext } from '../service';
-import { DataServiceDefinition } from '../service/tokenChunkEncoder';
+import { DataServiceDefinition } from '../service/definition';
 import { StreamRegistry } from '../streams/registry';
 import { StatusCode, StreamFailure } from '../streams/status';
 import { type Config, ConfigError } from './config';
@@ -132,6 +132,7 @@ export class TokenRelayServer {
         host,
         port: wantedHttpPort,
         metrics: this.metrics,
+        logger: this.options.logger,
         isReady: () => this.ready,
         api: createHttpApi({
           context: { ...this.context, metrics: this.metrics },

@@ -1,5 +1,6 @@
 import { status as Status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { internalErrorMessage } from '../streams/status';
 import { callRequestId } from './callContext';
 
 type AnyCall = { metadata: import('@grpc/grpc-js').Metadata; emit(event: 'error', error: unknown): boolean };
@@ -16,7 +17,7 @@ export function guardHandler<Handler>(name: string, handler: Handler, logger: Lo
     const fail = (error: unknown) => {
       const requestId = callRequestId(call.metadata);
       logger.error({ err: error, requestId, method: name }, 'handler threw');
-      const status = { code: Status.INTERNAL, details: `internal error (request id ${requestId})` };
+      const status = { code: Status.INTERNAL, details: internalErrorMessage(requestId) };
       if (callback) callback(status);
       else call.emit('error', status);
     };

@@ -52,10 +52,12 @@ class PublishCall {
     this.call.on('end', () => {
       setTimeout(() => this.guard(() => this.onHalfClose()), this.context.config.streams.halfCloseSettleMs);
     });
-    this.call.on('cancelled', () => {
-      this.cancelSeen = true;
-      this.onBroken();
-    });
+    this.call.on('cancelled', () =>
+      this.guard(() => {
+        this.cancelSeen = true;
+        this.onBroken();
+      }),
+    );
   }
 
   private onMessage(message: PublishRequest): void {

@@ -1,4 +1,4 @@
-import { DataServiceService, type TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
 
 /** Scratch for encodeTokenChunk: the UTF-8 lengths of one chunk's tokens (it runs start to end without yielding). */
 let tokenBytes = new Uint32Array(512);
@@ -78,13 +78,6 @@ export function encodeTokenChunk(chunk: TokenChunk): Buffer {
   }
   return out;
 }
-
-/** The DataService definition with the hand-written TokenChunk encoder on Generate and Subscribe. */
-export const DataServiceDefinition: typeof DataServiceService = {
-  ...DataServiceService,
-  generate: { ...DataServiceService.generate, responseSerialize: encodeTokenChunk },
-  subscribe: { ...DataServiceService.subscribe, responseSerialize: encodeTokenChunk },
-};
 
 /** UTF-8 length of a string; a lone surrogate counts as U+FFFD (3 bytes), as Buffer and TextEncoder write it. */
 function utf8Length(text: string): number {

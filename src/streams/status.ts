@@ -39,3 +39,11 @@ export function asFailure(error: unknown): StreamFailure {
   if (error instanceof StreamFailure) return error;
   return new StreamFailure(StatusCode.INTERNAL, 'internal error');
 }
+
+/**
+ * What a caller is told of a failure that is our bug: nothing of its cause,
+ * only the request id to quote, which finds the logged stack.
+ */
+export function internalErrorMessage(requestId: string): string {
+  return `internal error (request id ${requestId})`;
+}
