@@ -1,7 +1,8 @@
 import type { ChunkOutput } from '../service/pump';
 import { pumpStream } from '../service/pump';
+import { leaveWhenDraining } from '../service/draining';
 import { startGeneration } from '../service/generation';
-import type { StreamReader } from '../streams/tokenStream';
+import type { StreamReader } from '../streams/store';
 import { ChatChunkFormatter, type CompletionInfo, completionBody } from './chatFormat';
 import { type ChatCall, parseChatRequest } from './chatRequest';
 import { type HttpCall, type HttpContext, type HttpHandler, STREAM_ID_HEADER } from './context';
@@ -21,18 +22,21 @@ import { sseEvent, startSse } from './sse';
 export function chatCompletions(context: HttpContext): HttpHandler {
   return async (call) => {
     const chat = parseChatRequest(await readJsonBody(call.request, context.config.limits.maxMessageBytes));
-    const { stream, started } = startGeneration(context, chat.request, { requestId: call.requestId });
+    const { stream, writer } = await startGeneration(context, chat.request, { requestId: call.requestId });
     const reader = stream.openReader(0);
     call.streamId = stream.id;
     const output = new HttpOutput(call.response);
     output.onGone(() => reader.close());
-    const deadline = armDeadline(context, 'Generate', reader, started);
+    const deadline = armDeadline(context, 'Generate', reader, writer);
+    // A draining replica drops a resumable stream's connection: the client resumes at /v1/streams/{id}/events elsewhere.
+    const stopFollowing = leaveWhenDraining(context, reader, () => call.response.destroy());
     const info: CompletionInfo = { id: `chatcmpl-${stream.id}`, created: Math.floor(Date.now() / 1000), model: stream.model };
     try {
       if (chat.stream) await streamCompletion(context, call, chat, reader, output, deadline, info);
       else await completeOnce(context, call, reader, output, deadline, info);
     } finally {
       deadline.clear();
+      stopFollowing();
       reader.close();
     }
   };

@@ -1,6 +1,6 @@
 import { deadlineFor } from '../server/config';
 import { StatusCode, StreamFailure } from '../streams/status';
-import type { StreamReader } from '../streams/tokenStream';
+import type { StreamReader, StreamWriter } from '../streams/store';
 import type { HttpContext } from './context';
 
 /** A follow's deadline: whether it expired, and how to stop watching. */
@@ -18,7 +18,7 @@ export interface FollowDeadline {
  * stream fails, and the pump sends that); one that attached only stops
  * following (its reader closes, and expired() says why).
  */
-export function armDeadline(context: HttpContext, method: 'Generate' | 'Subscribe', reader: StreamReader, owner: boolean): FollowDeadline {
+export function armDeadline(context: HttpContext, method: 'Generate' | 'Subscribe', reader: StreamReader, owner?: StreamWriter): FollowDeadline {
   const deadlineMs = deadlineFor(context.config, method).defaultMs;
   let failure: StreamFailure | undefined;
   if (deadlineMs <= 0) return { expired: () => undefined, clear: () => undefined };
@@ -27,7 +27,7 @@ export function armDeadline(context: HttpContext, method: 'Generate' | 'Subscrib
       StatusCode.DEADLINE_EXCEEDED,
       `deadline exceeded after ${deadlineMs} ms` + (owner ? '; the producer was stopped' : ''),
     );
-    if (owner && reader.stream.fail(failure)) return;
+    if (owner?.fail(failure)) return;
     reader.close();
   }, deadlineMs);
   timer.unref();

@@ -2,7 +2,9 @@ import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { finishReasonFromProto } from '../service/convert';
 import { pumpStream } from '../service/pump';
 import { StatusCode, StreamFailure } from '../streams/status';
-import type { StreamReader, TokenStream } from '../streams/tokenStream';
+import type { StreamReader, StreamView } from '../streams/store';
+import { leaveWhenDraining } from '../service/draining';
+import { requireStream } from '../service/streams';
 import { openAiUsage } from './chatFormat';
 import { type HttpCall, type HttpContext, type HttpHandler, STREAM_ID_HEADER } from './context';
 import { armDeadline } from './deadline';
@@ -47,14 +49,17 @@ export function resumePoint(call: HttpCall): ResumePoint {
   return { fromSeq: Number(fromSeq), field: 'from_seq' };
 }
 
-/** Opens the reader; past the end is OUT_OF_RANGE (416), told in terms of what the client sent. */
-function openAt(stream: TokenStream, point: ResumePoint): StreamReader {
-  if (point.fromSeq <= stream.nextSeq) return stream.openReader(point.fromSeq);
+/**
+ * Opens the reader. Past the end of a finished stream is OUT_OF_RANGE (416),
+ * told in terms of what the client sent; past the current end of a live
+ * stream waits for that token, as Subscribe does.
+ */
+function openAt(stream: StreamView, point: ResumePoint): StreamReader {
+  if (!stream.end || point.fromSeq <= stream.nextSeq) return stream.openReader(point.fromSeq);
   const sent = point.field === 'Last-Event-ID' ? point.fromSeq - 1 : point.fromSeq;
-  const state = stream.end ? 'finished stream' : 'stream';
   throw new StreamFailure(
     StatusCode.OUT_OF_RANGE,
-    `${point.field}: ${sent} is past the end of ${state} ${stream.id}, which has ${stream.nextSeq} tokens${stream.end ? '' : ' so far'}` +
+    `${point.field}: ${sent} is past the end of finished stream ${stream.id}, which has ${stream.nextSeq} tokens` +
       (point.field === 'Last-Event-ID' && stream.nextSeq > 0 ? ` (the last seq is ${stream.nextSeq - 1})` : ''),
   );
 }
@@ -90,12 +95,14 @@ function errorEvent(failure: StreamFailure): string {
 export function streamEvents(context: HttpContext): HttpHandler {
   return async (call) => {
     const point = resumePoint(call);
-    const stream = context.registry.require(call.params[0]);
+    const stream = await requireStream(context, call.params[0]);
     call.streamId = stream.id;
     const reader = openAt(stream, point);
     const output = new HttpOutput(call.response);
     output.onGone(() => reader.close());
-    const deadline = armDeadline(context, 'Subscribe', reader, false);
+    const deadline = armDeadline(context, 'Subscribe', reader);
+    // A draining replica drops the connection: the client resumes from Last-Event-ID on another one.
+    const stopFollowing = leaveWhenDraining(context, reader, () => call.response.destroy());
     try {
       startSse(call.response, { [STREAM_ID_HEADER]: stream.id });
       const chunks = sseChunkOutput(output, formatEvent, (count) => context.metrics.tokensRelayed.inc(count));
@@ -104,6 +111,7 @@ export function streamEvents(context: HttpContext): HttpHandler {
       output.end(failure ? errorEvent(failure) : undefined);
     } finally {
       deadline.clear();
+      stopFollowing();
       reader.close();
     }
   };

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { StreamObserver } from '../streams/registry';
+import type { StreamObserver } from '../streams/store';
 
 /** The service's Prometheus metrics, in their own registry (served on the HTTP side port at /metrics). */
 export class Metrics {

@@ -7,8 +7,10 @@ import { serverInterceptors } from '../interceptors/server';
 import { ModelCatalog } from '../models/catalog';
 import { createDataService, type ServiceContext } from '../service';
 import { DataServiceDefinition } from '../service/definition';
-import { StreamRegistry } from '../streams/registry';
+import { MemoryStore } from '../streams/memoryStore';
+import type { StreamRegistry } from '../streams/registry';
 import { StatusCode, StreamFailure } from '../streams/status';
+import type { StreamStore } from '../streams/store';
 import { type Config, ConfigError } from './config';
 import { httpPort, startHttpSide } from './httpServer';
 import { Metrics } from './metrics';
@@ -46,6 +48,8 @@ export interface ServeOptions {
   grpcPort?: number;
   /** HTTP side port (health, readiness, metrics, the page and /v1/*); 0 picks a free one; null disables it. Default 8080. */
   httpPort?: number | null;
+  /** Where streams live. Default: a memory store sized by the config. */
+  store?: StreamStore;
 }
 
 /** The accepted bearer tokens: from the config file and the environment variable it names. */
@@ -61,7 +65,7 @@ function authTokens(config: Config): string[] {
 /** A running tokenrelay: the gRPC server, the HTTP side port, and what they share. */
 export class TokenRelayServer {
   readonly metrics = new Metrics();
-  readonly registry: StreamRegistry;
+  readonly store: StreamStore;
   readonly models: ModelCatalog;
   grpcPort = 0;
   httpPort: number | undefined;
@@ -74,20 +78,21 @@ export class TokenRelayServer {
   private http: http.Server | undefined;
   private ready = false;
   private draining = false;
+  private readonly drainingController = new AbortController();
   private stopped: Promise<void> | undefined;
 
   private constructor(private readonly options: ServeOptions) {
     const { config, logger } = options;
-    this.registry = new StreamRegistry({
+    this.store = options.store ?? new MemoryStore({
       maxActiveStreams: config.limits.maxConcurrentStreams,
       retentionMs: config.streams.retentionMs,
       maxRetainedStreams: config.streams.maxRetainedStreams,
       windowTokens: config.streams.windowTokens,
       resumeGraceMs: config.streams.resumeGraceMs,
     });
-    this.registry.observe(this.metrics.streamObserver());
+    this.store.observe(this.metrics.streamObserver());
     this.models = new ModelCatalog(config.models, config.defaultModel);
-    this.context = { config, logger, registry: this.registry, models: this.models };
+    this.context = { config, logger, store: this.store, models: this.models, draining: this.drainingController.signal };
     this.authTokens = authTokens(config);
     this.grpc = new Server({
       interceptors: serverInterceptors({
@@ -109,6 +114,12 @@ export class TokenRelayServer {
     this.grpc.addService(DataServiceDefinition, createDataService(this.context));
     this.health.addToServer(this.grpc);
     addReflection(this.grpc);
+  }
+
+  /** The memory store's streams, for tests and embedders that inspect them; throws on another store. */
+  get registry(): StreamRegistry {
+    if (!(this.store instanceof MemoryStore)) throw new Error(`the ${this.store.kind} store has no in-process registry`);
+    return this.store.registry;
   }
 
   /** Binds both ports and starts serving; health goes SERVING once both are up. */
@@ -172,16 +183,17 @@ export class TokenRelayServer {
     const { logger, config } = this.options;
     this.draining = true;
     this.ready = false;
+    this.drainingController.abort();
     this.health.setStatus('', 'NOT_SERVING');
     this.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
-    logger.info({ activeStreams: this.registry.activeCount, graceMs: config.shutdownGraceMs }, 'draining');
+    logger.info({ activeStreams: this.store.activeCount, graceMs: config.shutdownGraceMs }, 'draining');
     logger.flush();
     const deadline = Date.now() + config.shutdownGraceMs;
-    while (this.registry.activeCount > 0 && Date.now() < deadline) {
+    while (this.store.activeCount > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const unfinished = this.registry.activeCount;
-    this.registry.failAll(new StreamFailure(StatusCode.UNAVAILABLE, 'the server is shutting down'));
+    const unfinished = this.store.activeCount;
+    this.store.failAll(new StreamFailure(StatusCode.UNAVAILABLE, 'the server is shutting down'));
     // Let the handlers write the statuses of the streams just ended, then close.
     await new Promise((resolve) => setTimeout(resolve, 50));
     await new Promise<void>((resolve) => {
@@ -198,7 +210,7 @@ export class TokenRelayServer {
       this.http.closeAllConnections();
       await new Promise<void>((resolve) => this.http?.close(() => resolve()));
     }
-    this.registry.close();
+    await this.store.close();
     logger.info({ endedWithUnavailable: unfinished }, 'tokenrelay stopped');
     logger.flush();
   }

@@ -1,4 +1,4 @@
-import type { ServerDuplexStream, ServerWritableStream } from '@grpc/grpc-js';
+import type { Metadata, ServerDuplexStream, ServerWritableStream } from '@grpc/grpc-js';
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { OutputState } from './outputState';
 
@@ -43,8 +43,8 @@ export class CallOutput<Message = TokenChunk> {
     if (this.state.finish()) this.call.end();
   }
 
-  /** Ends the call with a status. */
-  fail(code: number, details: string): void {
-    if (this.state.finish()) this.call.emit('error', { code, details });
+  /** Ends the call with a status (and trailers). */
+  fail(code: number, details: string, metadata?: Metadata): void {
+    if (this.state.finish()) this.call.emit('error', { code, details, ...(metadata ? { metadata } : {}) });
   }
 }

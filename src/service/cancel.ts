@@ -6,12 +6,10 @@ import { toServiceError } from './status';
 
 export function cancel(context: ServiceContext) {
   return (call: ServerUnaryCall<CancelRequest, CancelResponse>, callback: sendUnaryData<CancelResponse>) => {
-    try {
-      const stream = context.registry.require(call.request.streamId);
-      const cancelled = stream.fail(new StreamFailure(StatusCode.CANCELLED, `stream ${stream.id} was cancelled by a Cancel call`));
-      callback(null, { streamId: stream.id, cancelled });
-    } catch (error) {
-      callback(toServiceError(error));
-    }
+    const { streamId } = call.request;
+    context.store.stop(streamId, new StreamFailure(StatusCode.CANCELLED, `stream ${streamId} was cancelled by a Cancel call`)).then(
+      (cancelled) => callback(null, { streamId, cancelled }),
+      (error: unknown) => callback(toServiceError(error)),
+    );
   };
 }

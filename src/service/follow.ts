@@ -1,17 +1,26 @@
-import type { ServerWritableStream } from '@grpc/grpc-js';
+import { Metadata, type ServerWritableStream } from '@grpc/grpc-js';
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { StatusCode, StreamFailure, asFailure } from '../streams/status';
-import type { StreamReader } from '../streams/tokenStream';
+import type { StreamReader, StreamWriter } from '../streams/store';
 import { callDeadlineMs, callRequestId } from './callContext';
 import { CallOutput } from './callOutput';
 import type { ServiceContext } from './context';
+import { leaveWhenDraining } from './draining';
 import { pumpStream } from './pump';
 
-/** What a server-streaming call follows: a reader, and whether the call started the stream. */
+/**
+ * Trailer on a status that is the stream's own end (it failed, was
+ * cancelled, its producer was lost), as opposed to this call's (a lost
+ * connection, a draining replica): resuming such a stream gives the same
+ * status again, so the SDK does not retry it.
+ */
+export const STREAM_ENDED_TRAILER = 'tokenrelay-stream-ended';
+
+/** What a server-streaming call follows: a reader, and the stream's writer when the call started it. */
 export interface Followed {
   reader: StreamReader;
-  /** The call started the stream, so its deadline bounds the producer too. */
-  owner: boolean;
+  /** Set when the call started the stream, so its deadline bounds the producer too. */
+  owner?: StreamWriter;
 }
 
 /**
@@ -20,39 +29,51 @@ export interface Followed {
  * failure as the call's status. A consumer that leaves closes the reader,
  * which may cancel the stream (see AbandonPolicy). At the call's deadline the
  * call ends with DEADLINE_EXCEEDED, and a stream the call started is stopped.
+ * On a shared store, a replica that starts draining sends its followers of
+ * streams that survive them UNAVAILABLE at once, so they resume elsewhere.
  */
 export async function followStream(
   context: ServiceContext,
   call: ServerWritableStream<unknown, TokenChunk>,
-  open: () => Followed,
+  open: () => Promise<Followed>,
 ): Promise<void> {
   const output = new CallOutput<TokenChunk>(call);
   let reader: StreamReader | undefined;
   let deadlineTimer: NodeJS.Timeout | undefined;
+  let stopFollowing: (() => void) | undefined;
   try {
     const deadlineMs = callDeadlineMs(call.metadata);
     if (deadlineMs <= Date.now()) {
       throw new StreamFailure(StatusCode.DEADLINE_EXCEEDED, 'deadline exceeded before the call started; nothing was started');
     }
-    const followed = open();
+    const startedMs = Date.now();
+    const followed = await open();
     reader = followed.reader;
-    const { stream } = reader;
     const openedReader = reader;
-    output.onGone(() => openedReader.close());
+    const { owner } = followed;
+    const deadlineFailure = () =>
+      new StreamFailure(
+        StatusCode.DEADLINE_EXCEEDED,
+        `deadline exceeded after ${Date.now() - startedMs} ms` + (owner ? '; the producer was stopped' : ''),
+      );
+    const consumerGone = () => {
+      // grpc-js ends a call at the client's deadline on its own timer, which may fire before ours: that is the deadline too.
+      if (owner && Date.now() >= deadlineMs) owner.fail(deadlineFailure());
+      openedReader.close();
+    };
+    output.onGone(consumerGone);
+    if (output.gone) consumerGone(); // the consumer left while the stream was being opened
     if (deadlineMs !== Infinity) {
-      const startedMs = Date.now();
       deadlineTimer = setTimeout(() => {
-        const failure = new StreamFailure(
-          StatusCode.DEADLINE_EXCEEDED,
-          `deadline exceeded after ${Date.now() - startedMs} ms` + (followed.owner ? '; the producer was stopped' : ''),
-        );
-        if (followed.owner && stream.fail(failure)) return; // the pump ends the call with it
+        const failure = deadlineFailure();
+        if (owner?.fail(failure)) return; // the pump ends the call with it
         output.fail(failure.code, failure.message);
         openedReader.close();
       }, deadlineMs - Date.now());
     }
+    stopFollowing = leaveWhenDraining(context, openedReader, (failure) => output.fail(failure.code, failure.message));
     const end = await pumpStream(reader, output, context.config.streams);
-    if (end?.failure) output.fail(end.failure.code, end.failure.message);
+    if (end?.failure) output.fail(end.failure.code, end.failure.message, streamEndedTrailer());
     else output.end();
   } catch (error) {
     if (!(error instanceof StreamFailure)) {
@@ -62,6 +83,13 @@ export async function followStream(
     output.fail(failure.code, failure.message);
   } finally {
     clearTimeout(deadlineTimer);
+    stopFollowing?.();
     reader?.close();
   }
+}
+
+function streamEndedTrailer(): Metadata {
+  const metadata = new Metadata();
+  metadata.set(STREAM_ENDED_TRAILER, '1');
+  return metadata;
 }

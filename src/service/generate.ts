@@ -7,11 +7,11 @@ import { startGeneration } from './generation';
 
 export function generate(context: ServiceContext) {
   return (call: ServerWritableStream<GenerateRequest, TokenChunk>) =>
-    followStream(context, call as ServerWritableStream<unknown, TokenChunk>, () => {
-      const { stream, started } = startGeneration(context, call.request, {
+    followStream(context, call as ServerWritableStream<unknown, TokenChunk>, async () => {
+      const { stream, writer } = await startGeneration(context, call.request, {
         deadlineMs: callDeadlineMs(call.metadata),
         requestId: callRequestId(call.metadata),
       });
-      return { reader: stream.openReader(0), owner: started };
+      return { reader: stream.openReader(0), owner: writer };
     });
 }

@@ -1,14 +1,14 @@
 import type { GenerateRequest } from '../gen/tokenrelay/v1/data_service';
 import { StatusCode, StreamFailure, asFailure } from '../streams/status';
-import type { TokenStream } from '../streams/tokenStream';
+import type { StreamView, StreamWriter } from '../streams/store';
 import type { ServiceContext } from './context';
 import { validateGenerate } from './validate';
 import { watchPace } from '../streams/watchdog';
 
-/** The stream a Generate follows, and whether this call started it (and so bounds it with its deadline). */
+/** The stream a Generate follows; `writer` when this call started it (and so bounds it with its deadline). */
 export interface Generation {
-  stream: TokenStream;
-  started: boolean;
+  stream: StreamView;
+  writer?: StreamWriter;
 }
 
 /** What a generation knows of the call that started it. */
@@ -20,13 +20,14 @@ export interface StartingCall {
 }
 
 /**
- * Starts a generation in a new stream, or attaches to the live stream a
- * retried identical request started (so a retry never pays twice). The model
- * runs detached from any one call: its stream's signal stops it. The starting
- * call's deadline reaches the model in the request, so it can plan by it (an
- * upstream starts no retry past it); the signal enforces it.
+ * Starts a generation in a new stream, or attaches to the stream a retried
+ * identical request started (so a retry never pays twice), wherever it is
+ * produced. The model runs detached from any one call: its stream's signal
+ * stops it. The starting call's deadline reaches the model in the request, so
+ * it can plan by it (an upstream starts no retry past it); the signal
+ * enforces it.
  */
-export function startGeneration(context: ServiceContext, input: GenerateRequest, call: StartingCall = {}): Generation {
+export async function startGeneration(context: ServiceContext, input: GenerateRequest, call: StartingCall = {}): Promise<Generation> {
   const { deadlineMs = Infinity, requestId } = call;
   const { model, request, streamId, resumable, fingerprint, pace } = validateGenerate(
     input,
@@ -35,37 +36,35 @@ export function startGeneration(context: ServiceContext, input: GenerateRequest,
     context.config.timeouts,
   );
   if (streamId !== '') {
-    const existing = context.registry.get(streamId);
+    const existing = await context.store.find(streamId);
     // A finished stream is replayed to an identical retry; a failed one is started again.
     if (existing && (!existing.end || !existing.end.failure)) {
-      if (existing.fingerprint === fingerprint) return { stream: existing, started: false };
-      if (existing.end) throw new StreamFailure(
-        StatusCode.ALREADY_EXISTS,
-        `stream_id: stream ${JSON.stringify(streamId)} exists and was started by a different request`,
-      );
+      if (existing.fingerprint === fingerprint) return { stream: existing };
+      const state = existing.end ? 'exists' : 'is live';
       throw new StreamFailure(
         StatusCode.ALREADY_EXISTS,
-        `stream_id: stream ${JSON.stringify(streamId)} is live and was started by a different request`,
+        `stream_id: stream ${JSON.stringify(streamId)} ${state} and was started by a different request`,
       );
     }
   }
-  const stream = context.registry.create({
+  const writer = await context.store.create({
     id: streamId || undefined,
     model: model.description.name,
     abandonPolicy: resumable ? 'grace' : 'cancel',
     promptTokens: model.countPromptTokens(request),
     fingerprint,
+    replaceFinished: true,
   });
-  watchPace(stream, pace);
+  watchPace(writer, pace);
   // Set after the fingerprint: an identical retry with a later deadline is still the same request.
   const bounded = Number.isFinite(deadlineMs) ? { ...request, deadlineMs } : request;
-  void runModel(context, stream, requestId, () => model.generate(bounded, stream.signal, stream));
-  return { stream, started: true };
+  void runModel(context, writer, requestId, () => model.generate(bounded, writer.signal, writer));
+  return { stream: writer.view, writer };
 }
 
 async function runModel(
   context: ServiceContext,
-  stream: TokenStream,
+  stream: StreamWriter,
   requestId: string | undefined,
   generate: () => Promise<{ finishReason: 'stop' | 'length'; usage?: { promptTokens?: number; completionTokens?: number } }>,
 ): Promise<void> {

@@ -1,7 +1,7 @@
 import { Metadata, type sendUnaryData, type ServerReadableStream } from '@grpc/grpc-js';
 import type { PublishRequest, PublishResponse, TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { StatusCode, StreamFailure, asFailure } from '../streams/status';
-import type { TokenStream } from '../streams/tokenStream';
+import type { StreamWriter } from '../streams/store';
 import type { ServiceContext } from './context';
 import { finishReasonFromProto } from './convert';
 import { toServiceError } from './status';
@@ -10,14 +10,6 @@ import { checkStreamId } from './validate';
 const MAX_MODEL_LABEL_BYTES = 128;
 /** Response header of every Publish: the seq the producer should send next (where a resumed producer continues). */
 export const NEXT_SEQ_HEADER = 'tokenrelay-next-seq';
-
-/** Who is producing a published stream; kept beside the stream, which knows nothing of publishers. */
-interface Publisher {
-  attached: boolean;
-  resumable: boolean;
-  graceTimer?: NodeJS.Timeout;
-}
-const publishers = new WeakMap<TokenStream, Publisher>();
 
 export function publish(context: ServiceContext) {
   return (call: ServerReadableStream<PublishRequest, PublishResponse>, callback: sendUnaryData<PublishResponse>) => {
@@ -28,10 +20,15 @@ export function publish(context: ServiceContext) {
 /**
  * One Publish call: an external producer appending to a stream. The stream
  * is ours from a successful open until the call ends; a half-close ends it
- * normally, a producer that breaks without one ends it with UNAVAILABLE.
+ * normally, a producer that breaks without one detaches from it (a
+ * resumable stream waits for it to come back, on any replica; any other
+ * ends with UNAVAILABLE). The call is paused while its stream is being
+ * opened, so the chunks behind the open wait their turn.
  */
 class PublishCall {
-  private stream: TokenStream | undefined;
+  private stream: StreamWriter | undefined;
+  private opening = false;
+  private readonly queued: PublishRequest[] = [];
   private tokensAccepted = 0;
   private replied = false;
   private cancelSeen = false;
@@ -63,10 +60,25 @@ class PublishCall {
   private onMessage(message: PublishRequest): void {
     if (this.replied) return;
     if (!this.stream) {
+      if (this.opening) {
+        this.queued.push(message); // arrived before the pause took hold
+        return;
+      }
       if (!message.open) {
         throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'open: the first message of a Publish call must be open');
       }
-      this.open(message.open.streamId, message.open.model, message.open.resumable);
+      this.opening = true;
+      this.call.pause();
+      this.open(message.open.streamId, message.open.model, message.open.resumable).then(
+        () => {
+          for (const queued of this.queued.splice(0)) this.guard(() => this.onMessage(queued));
+          this.call.resume();
+        },
+        (error: unknown) =>
+          this.guard(() => {
+            throw error;
+          }),
+      );
       return;
     }
     if (message.open) throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'open: the stream is already open');
@@ -74,12 +86,17 @@ class PublishCall {
     this.append(this.stream, message.chunk);
   }
 
-  private open(streamId: string, model: string, resumable: boolean): void {
+  private async open(streamId: string, model: string, resumable: boolean): Promise<void> {
     checkStreamId(streamId, 'open.stream_id');
     if (Buffer.byteLength(model) > MAX_MODEL_LABEL_BYTES) {
       throw new StreamFailure(StatusCode.INVALID_ARGUMENT, `open.model: at most ${MAX_MODEL_LABEL_BYTES} bytes`);
     }
-    const stream = this.resumeOrCreate(streamId, model, resumable);
+    const stream = await this.resumeOrCreate(streamId, model, resumable);
+    if (this.replied || this.cancelSeen) {
+      // The producer left while the stream was being opened.
+      stream.detach();
+      return;
+    }
     this.stream = stream;
     const headers = new Metadata();
     headers.set(NEXT_SEQ_HEADER, String(stream.nextSeq));
@@ -95,20 +112,21 @@ class PublishCall {
   }
 
   /** A resumable stream whose producer went away is continued; anything else live is ALREADY_EXISTS. */
-  private resumeOrCreate(streamId: string, model: string, resumable: boolean): TokenStream {
-    const existing = this.context.registry.get(streamId);
-    const publisher = existing && publishers.get(existing);
-    if (existing && !existing.end && publisher && !publisher.attached && publisher.resumable && resumable) {
-      clearTimeout(publisher.graceTimer);
-      publisher.attached = true;
-      return existing;
+  private async resumeOrCreate(streamId: string, model: string, resumable: boolean): Promise<StreamWriter> {
+    if (resumable) {
+      const reopened = await this.context.store.reopen(streamId);
+      if (reopened) return reopened;
     }
-    const stream = this.context.registry.create({ id: streamId, model: model || 'external', abandonPolicy: 'keep' });
-    publishers.set(stream, { attached: true, resumable });
-    return stream;
+    return this.context.store.create({
+      id: streamId,
+      model: model || 'external',
+      abandonPolicy: 'keep',
+      publishedResumable: resumable,
+      replaceFinished: true,
+    });
   }
 
-  private append(stream: TokenStream, chunk: TokenChunk): void {
+  private append(stream: StreamWriter, chunk: TokenChunk): void {
     if (chunk.streamId !== '' && chunk.streamId !== stream.id) {
       throw new StreamFailure(
         StatusCode.INVALID_ARGUMENT,
@@ -158,29 +176,14 @@ class PublishCall {
     const stream = this.stream;
     if (!stream) throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'open: the call ended before an open message');
     stream.finish('stop');
-    this.reply();
+    // Answer once the end is stored: next_seq is then what every reader sees.
+    stream.onEnd((end) => this.reply(end.failure && !this.endingByPublisher ? end.failure : undefined));
   }
 
   private onBroken(): void {
     if (this.replied) return;
     this.replied = true;
-    const stream = this.stream;
-    if (!stream) return;
-    const publisher = publishers.get(stream);
-    if (!publisher?.resumable) {
-      stream.fail(new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${stream.id} went away before half-closing`));
-      return;
-    }
-    // A resumable stream waits for its producer to come back with a new Publish.
-    publisher.attached = false;
-    const graceMs = this.context.config.streams.resumeGraceMs;
-    publisher.graceTimer = setTimeout(() => {
-      stream.fail(
-        new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${stream.id} went away and did not resume within ${graceMs} ms`),
-      );
-    }, graceMs);
-    publisher.graceTimer.unref();
-    stream.onEnd(() => clearTimeout(publisher.graceTimer));
+    this.stream?.detach();
   }
 
   private guard(action: () => void): void {
@@ -202,7 +205,7 @@ class PublishCall {
       this.callback(toServiceError(failure));
       return;
     }
-    const stream = this.stream as TokenStream;
+    const stream = this.stream as StreamWriter;
     this.callback(null, { streamId: stream.id, tokensAccepted: this.tokensAccepted, nextSeq: stream.nextSeq });
   }
 }

@@ -1,5 +1,6 @@
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import type { StreamEnd, StreamReader } from '../streams/tokenStream';
+import type { StreamReader } from '../streams/store';
+import { type StreamEnd, pastTheEnd } from '../streams/tokenStream';
 import { heartbeatChunk, toChunk } from './convert';
 
 /** Where a pump writes chunks: a gRPC call, or a session that wraps them. */
@@ -72,6 +73,8 @@ export async function pumpStream(reader: StreamReader, output: ChunkOutput, limi
       }
       const end = stream.end;
       if (end && reader.atEnd) {
+        // A reader that waited past the end of a live stream, which then ended short of it.
+        if (reader.pos > stream.nextSeq) return { ...end, reason: 'error', failure: pastTheEnd(stream, reader.pos) };
         if (!end.failure) output.write(toChunk(stream.id, reader.pos, [], end));
         return end;
       }

@@ -1,7 +1,7 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import type { DataRequest, DataResponse, TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import type { DataRequest, DataResponse, GenerateRequest, TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { StatusCode, StreamFailure, asFailure } from '../streams/status';
-import type { StreamReader } from '../streams/tokenStream';
+import type { StreamReader, StreamWriter } from '../streams/store';
 import { callRequestId } from './callContext';
 import { CallOutput } from './callOutput';
 import type { ServiceContext } from './context';
@@ -16,15 +16,25 @@ export function streamData(context: ServiceContext) {
   };
 }
 
+/** One generation of a session: its reader once its stream is open, and the writer when the session started it. */
+interface SessionGeneration {
+  reader?: StreamReader;
+  writer?: StreamWriter;
+  /** A cancel that arrived while the stream was still being opened. */
+  cancelled?: StreamFailure;
+}
+
 /**
  * A StreamData session: generations started and cancelled by messages, their
  * chunks tagged with the client's request_id. Problems with one generation
  * are answered as that generation's error; a broken protocol (no request_id,
- * a duplicate live one, an empty message) ends the whole call.
+ * a duplicate live one, an empty message) ends the whole call. A request id
+ * is taken the moment its start arrives, before its stream is open, so a
+ * cancel or a duplicate right behind it is seen in order.
  */
 class Session {
   private readonly output: CallOutput<DataResponse>;
-  private readonly generations = new Map<string, StreamReader>();
+  private readonly generations = new Map<string, SessionGeneration>();
   private halfClosed = false;
 
   constructor(
@@ -35,9 +45,7 @@ class Session {
   }
 
   start(): void {
-    this.output.onGone(() => {
-      for (const reader of this.generations.values()) reader.close();
-    });
+    this.output.onGone(() => this.closeAll());
     this.call.on('data', (message: DataRequest) => {
       try {
         this.onMessage(message);
@@ -68,25 +76,49 @@ class Session {
     }
     if (message.cancel) {
       // Cancelling a generation that already ended is a harmless race.
-      this.generations
-        .get(requestId)
-        ?.stream.fail(new StreamFailure(StatusCode.CANCELLED, `request ${requestId} was cancelled by the session`));
+      const generation = this.generations.get(requestId);
+      if (generation) this.cancel(generation, new StreamFailure(StatusCode.CANCELLED, `request ${requestId} was cancelled by the session`));
       return;
     }
     if (this.generations.has(requestId)) {
       throw new StreamFailure(StatusCode.ALREADY_EXISTS, `request_id: ${JSON.stringify(requestId)} is already live in this session`);
     }
-    let reader: StreamReader;
+    const generation: SessionGeneration = {};
+    this.generations.set(requestId, generation);
+    void this.run(requestId, generation, message.start as GenerateRequest);
+  }
+
+  private async run(requestId: string, generation: SessionGeneration, start: GenerateRequest): Promise<void> {
     try {
-      const start = message.start as NonNullable<DataRequest['start']>;
-      reader = startGeneration(this.context, start, { requestId: callRequestId(this.call.metadata) }).stream.openReader(0);
-    } catch (error) {
-      const failure = asFailure(error);
-      this.output.write({ requestId, error: { code: failure.code, message: failure.message } });
+      let reader: StreamReader;
+      try {
+        const { stream, writer } = await startGeneration(this.context, start, { requestId: callRequestId(this.call.metadata) });
+        generation.writer = writer;
+        reader = stream.openReader(0);
+      } catch (error) {
+        const failure = asFailure(error);
+        this.output.write({ requestId, error: { code: failure.code, message: failure.message } });
+        return;
+      }
+      generation.reader = reader;
+      if (this.output.gone) reader.close();
+      if (generation.cancelled) this.cancel(generation, generation.cancelled);
+      await this.follow(requestId, reader);
+    } finally {
+      generation.reader?.close();
+      this.generations.delete(requestId);
+      this.endIfDone();
+    }
+  }
+
+  /** Stops a generation: its own producer when the session started it, else the stream wherever it is produced. */
+  private cancel(generation: SessionGeneration, failure: StreamFailure): void {
+    if (!generation.reader) {
+      generation.cancelled = failure;
       return;
     }
-    this.generations.set(requestId, reader);
-    void this.follow(requestId, reader);
+    if (generation.writer) generation.writer.fail(failure);
+    else void this.context.store.stop(generation.reader.stream.id, failure).catch(() => undefined);
   }
 
   private async follow(requestId: string, reader: StreamReader): Promise<void> {
@@ -98,14 +130,8 @@ class Session {
         return session.gone;
       },
     };
-    try {
-      const end = await pumpStream(reader, tagged, this.context.config.streams);
-      if (end?.failure) session.write({ requestId, error: { code: end.failure.code, message: end.failure.message } });
-    } finally {
-      reader.close();
-      this.generations.delete(requestId);
-      this.endIfDone();
-    }
+    const end = await pumpStream(reader, tagged, this.context.config.streams);
+    if (end?.failure) session.write({ requestId, error: { code: end.failure.code, message: end.failure.message } });
   }
 
   private endIfDone(): void {
@@ -113,7 +139,7 @@ class Session {
   }
 
   private closeAll(): void {
-    for (const reader of this.generations.values()) reader.close();
+    for (const generation of this.generations.values()) generation.reader?.close();
     this.generations.clear();
   }
 }

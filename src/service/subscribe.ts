@@ -2,11 +2,11 @@ import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { SubscribeRequest, TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import type { ServiceContext } from './context';
 import { followStream } from './follow';
+import { requireStream } from './streams';
 
 export function subscribe(context: ServiceContext) {
   return (call: ServerWritableStream<SubscribeRequest, TokenChunk>) =>
-    followStream(context, call as ServerWritableStream<unknown, TokenChunk>, () => ({
-      reader: context.registry.require(call.request.streamId).openReader(call.request.fromSeq),
-      owner: false,
+    followStream(context, call as ServerWritableStream<unknown, TokenChunk>, async () => ({
+      reader: (await requireStream(context, call.request.streamId)).openReader(call.request.fromSeq),
     }));
 }

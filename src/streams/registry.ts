@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { StatusCode, StreamFailure } from './status';
-import { AbandonPolicy, StreamEnd, TokenStream } from './tokenStream';
+import type { CreateStreamOptions, StreamObserver } from './store';
+import { type StreamEnd, TokenStream } from './tokenStream';
 
 export interface StreamRegistryOptions {
   /** Most streams live at once; one more is RESOURCE_EXHAUSTED. */
@@ -13,21 +14,6 @@ export interface StreamRegistryOptions {
   windowTokens: number;
   /** How long an abandoned resumable stream keeps producing, in ms. */
   resumeGraceMs: number;
-}
-
-export interface CreateStreamOptions {
-  /** Client-chosen id; a fresh one is made when absent. */
-  id?: string;
-  model: string;
-  abandonPolicy: AbandonPolicy;
-  promptTokens?: number;
-  fingerprint?: string;
-}
-
-/** Observers of stream lifecycles (metrics, logs); the registry knows nothing of either. */
-export interface StreamObserver {
-  started?(stream: TokenStream): void;
-  ended?(stream: TokenStream, end: StreamEnd): void;
 }
 
 /**
@@ -100,6 +86,7 @@ export class StreamRegistry {
       abandonPolicy: options.abandonPolicy,
       promptTokens: options.promptTokens,
       fingerprint: options.fingerprint,
+      publishedResumable: options.publishedResumable,
     });
     this.live.set(id, stream);
     for (const observer of this.observers) observer.started?.(stream);

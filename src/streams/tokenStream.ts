@@ -1,4 +1,5 @@
 import { StatusCode, StreamFailure } from './status';
+import type { StreamReader as Reader, StreamView, StreamWriter } from './store';
 
 /** Why a stream ended. */
 export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';
@@ -39,6 +40,8 @@ export interface TokenStreamOptions {
   promptTokens?: number;
   /** Identifies the request that started the stream, so a retry can attach to it. */
   fingerprint?: string;
+  /** A published stream whose producer may come back within resumeGraceMs (see detach()). */
+  publishedResumable?: boolean;
 }
 
 /** A slice of the log handed to a reader. */
@@ -49,16 +52,19 @@ export interface TokenBatch {
 }
 
 /**
- * One token stream: an append-only log of tokens numbered from 0, ended once
- * by a finish reason or a failure, read by any number of readers from any
- * sequence number. The producer's append() returns a promise when the slowest
- * live reader is a full window behind, and the producer awaits it: that is the
- * whole of backpressure. The log knows nothing of gRPC.
+ * One token stream held in this process (the memory store): an append-only
+ * log of tokens numbered from 0, ended once by a finish reason or a failure,
+ * read by any number of readers from any sequence number. The producer's
+ * append() returns a promise when the slowest live reader is a full window
+ * behind, and the producer awaits it: that is the whole of backpressure. It
+ * is its own writer and its own view. The log knows nothing of gRPC.
  */
-export class TokenStream {
+export class TokenStream implements StreamWriter, StreamView {
   readonly id: string;
   readonly model: string;
   readonly fingerprint: string | undefined;
+  readonly abandonPolicy: AbandonPolicy;
+  readonly publishedResumable: boolean;
   readonly createdAtMs = performance.now();
   /** When the first token was appended (performance.now() clock), for time-to-first-token. */
   firstTokenAtMs: number | undefined;
@@ -71,8 +77,10 @@ export class TokenStream {
   private readonly controller = new AbortController();
   private readonly endListeners: Array<(end: StreamEnd) => void> = [];
   private readonly windowTokens: number;
-  private readonly abandonPolicy: AbandonPolicy;
   private readonly resumeGraceMs: number;
+  /** A published stream's producer is attached (it is from creation until detach()). */
+  private producerAttached = true;
+  private producerGraceTimer: NodeJS.Timeout | undefined;
   private producerWait: Promise<void> | undefined;
   private producerWake: (() => void) | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -85,8 +93,50 @@ export class TokenStream {
     this.fingerprint = options.fingerprint;
     this.windowTokens = options.windowTokens;
     this.abandonPolicy = options.abandonPolicy;
+    this.publishedResumable = options.publishedResumable ?? false;
     this.resumeGraceMs = options.resumeGraceMs;
     this.promptTokens = options.promptTokens ?? 0;
+  }
+
+  get view(): StreamView {
+    return this;
+  }
+
+  /** Whether a published stream's producer is attached (see detach() and reattach()). */
+  get attached(): boolean {
+    return this.producerAttached;
+  }
+
+  /**
+   * The producer of a resumable published stream went away without ending
+   * it: the stream waits resumeGraceMs for a new producer (reattach()), then
+   * fails with UNAVAILABLE. A stream that is not resumable fails at once.
+   */
+  detach(): void {
+    if (this.endState || !this.producerAttached) return;
+    if (!this.publishedResumable) {
+      this.fail(new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${this.id} went away before half-closing`));
+      return;
+    }
+    this.producerAttached = false;
+    this.producerGraceTimer = setTimeout(() => {
+      this.fail(
+        new StreamFailure(
+          StatusCode.UNAVAILABLE,
+          `the publisher of stream ${this.id} went away and did not resume within ${this.resumeGraceMs} ms`,
+        ),
+      );
+    }, this.resumeGraceMs);
+    this.producerGraceTimer.unref();
+  }
+
+  /** A new producer continues a detached resumable stream; false when it is not waiting for one. */
+  reattach(): boolean {
+    if (this.endState || this.producerAttached || !this.publishedResumable) return false;
+    clearTimeout(this.producerGraceTimer);
+    this.producerGraceTimer = undefined;
+    this.producerAttached = true;
+    return true;
   }
 
   /** Aborted when the stream ends by a failure or cancel; the producer must stop then. */
@@ -179,20 +229,16 @@ export class TokenStream {
   }
 
   /**
-   * Opens a reader at fromSeq. fromSeq may be at most nextSeq: a reader can
-   * only ask for the next token it has not seen.
+   * Opens a reader at fromSeq. On a live stream fromSeq may lie past the
+   * current end: the reader waits for that token (and is told OUT_OF_RANGE if
+   * the stream ends before it). Past the end of a finished stream is
+   * OUT_OF_RANGE at once.
    */
   openReader(fromSeq: number): StreamReader {
     if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) {
       throw new StreamFailure(StatusCode.INVALID_ARGUMENT, `from_seq: must be a non-negative integer, got ${fromSeq}`);
     }
-    if (fromSeq > this.log.length) {
-      const state = this.endState ? 'finished stream' : 'stream';
-      throw new StreamFailure(
-        StatusCode.OUT_OF_RANGE,
-        `from_seq: ${fromSeq} is past the end of ${state} ${this.id}, which has ${this.log.length} tokens`,
-      );
-    }
+    if (this.endState && fromSeq > this.log.length) throw pastTheEnd(this, fromSeq);
     const reader = new StreamReader(this, fromSeq);
     this.readers.add(reader);
     if (this.graceTimer) {
@@ -285,6 +331,7 @@ export class TokenStream {
       clearTimeout(this.graceTimer);
       this.graceTimer = undefined;
     }
+    clearTimeout(this.producerGraceTimer);
     this.wakeProducer();
     for (const reader of this.readers) reader.wake();
     const listeners = this.endListeners.splice(0);
@@ -292,12 +339,20 @@ export class TokenStream {
   }
 }
 
+/** OUT_OF_RANGE for a reader at fromSeq of a stream that ended before it. */
+export function pastTheEnd(stream: StreamView, fromSeq: number): StreamFailure {
+  return new StreamFailure(
+    StatusCode.OUT_OF_RANGE,
+    `from_seq: ${fromSeq} is past the end of finished stream ${stream.id}, which has ${stream.nextSeq} tokens`,
+  );
+}
+
 /**
  * A reader's position in one stream. read() takes what is there without
  * waiting, so a consumer that falls behind naturally gets several tokens in
  * one batch; wait() resolves when there is something new to read.
  */
-export class StreamReader {
+export class StreamReader implements Reader {
   private waiter: (() => void) | undefined;
   private waiting: Promise<void> | undefined;
   private closed = false;

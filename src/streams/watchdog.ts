@@ -1,5 +1,5 @@
 import { StatusCode, StreamFailure } from './status';
-import type { TokenStream } from './tokenStream';
+import type { StreamWriter } from './store';
 
 export interface PaceLimits {
   /** Most ms from the stream's start to its first token. */
@@ -13,7 +13,7 @@ export interface PaceLimits {
  * token for idleMs after that. One lazily re-armed timer per stream, not one
  * per token, so a fast stream pays nothing per token for the watch.
  */
-export function watchPace(stream: TokenStream, limits: PaceLimits): void {
+export function watchPace(stream: StreamWriter, limits: PaceLimits): void {
   let timer: NodeJS.Timeout | undefined;
   const arm = (delayMs: number) => {
     timer = setTimeout(check, Math.max(1, delayMs));

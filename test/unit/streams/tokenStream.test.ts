@@ -164,13 +164,18 @@ describe('token stream log', () => {
       expect(finished.atEnd).toBe(true);
     });
 
-    it('from past the end of a live stream is OUT_OF_RANGE', () => {
+    it('from past the end of a live stream waits for that token, and takes only from it', async () => {
       const stream = newStream();
       stream.appendMany(['a', 'b']);
-      const failure = failureOf(() => stream.openReader(3));
-      expect(failure.code).toBe(StatusCode.OUT_OF_RANGE);
-      expect(failure.message).toBe('from_seq: 3 is past the end of stream s1, which has 2 tokens');
-      expect(stream.readerCount).toBe(0);
+      const reader = stream.openReader(3);
+      expect(stream.readerCount).toBe(1);
+      expect(reader.read()).toBeUndefined();
+      const waiting = reader.wait();
+      stream.append('c'); // seq 2: still before the reader
+      expect(reader.read()).toBeUndefined();
+      stream.append('d'); // seq 3
+      await waiting;
+      expect(reader.read()).toEqual({ seq: 3, tokens: ['d'] });
     });
 
     it('from past the end of a finished stream is OUT_OF_RANGE', () => {
