@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { createClient } from './client';
+import { type TokenRelayClient, createClient } from './client';
 import { FinishReason } from './gen/tokenrelay/v1/data_service';
 import { ConfigError, loadConfig } from './server/config';
 import { createLogger } from './server/logger';
@@ -25,7 +25,8 @@ serve      Serve DataService, Health and reflection on the gRPC port, and
 
 generate   Start a generation and print its tokens as they arrive, then the
            usage on stderr. Ctrl-C cancels the call.
-  --addr HOST:PORT  server address (env TOKENRELAY_ADDR, default 127.0.0.1:50051)
+  --addr HOST:PORT  server address (env TOKENRELAY_ADDR, default 127.0.0.1:50051);
+                    several, comma-separated, or dns:///NAME:PORT are balanced
   --model NAME      model (default: the server's default model)
   --max-tokens N    most tokens to generate (default: the server's, 256)
   --seed N          seed for deterministic output (default 0)
@@ -85,12 +86,18 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
-function address(values: Record<string, string | boolean | undefined>): string {
-  return (values.addr as string | undefined) ?? process.env.TOKENRELAY_ADDR ?? '127.0.0.1:50051';
+/** The SDK for --addr (one host:port, several comma-separated, or a dns:/// name); a bad address is a usage error. */
+function connect(values: Record<string, string | boolean | undefined>): TokenRelayClient {
+  const addresses = (values.addr as string | undefined) ?? process.env.TOKENRELAY_ADDR ?? '127.0.0.1:50051';
+  try {
+    return createClient(addresses, { token: process.env.TOKENRELAY_TOKEN });
+  } catch (error) {
+    fail(`--addr: ${(error as Error).message}`);
+  }
 }
 
 async function generate(values: Record<string, string | boolean | undefined>, prompt: string): Promise<void> {
-  const sdk = createClient(address(values), { token: process.env.TOKENRELAY_TOKEN });
+  const sdk = connect(values);
   const maxTokens = values['max-tokens'] === undefined ? undefined : Number(values['max-tokens']);
   const seed = values.seed === undefined ? undefined : Number(values.seed);
   // Ctrl-C aborts the stream: the SDK cancels it on the server, so the model stops too.
@@ -118,7 +125,7 @@ async function generate(values: Record<string, string | boolean | undefined>, pr
 }
 
 async function models(values: Record<string, string | boolean | undefined>): Promise<void> {
-  const sdk = createClient(address(values), { token: process.env.TOKENRELAY_TOKEN });
+  const sdk = connect(values);
   try {
     const response = await sdk.listModels();
     for (const model of response.models) {

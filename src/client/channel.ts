@@ -5,6 +5,16 @@ export const CLIENT_KEEPALIVE_TIME_MS = 60_000;
 export const CLIENT_KEEPALIVE_TIMEOUT_MS = 20_000;
 
 /**
+ * How a channel spreads calls over the addresses its target resolves to:
+ * `pick_first` (grpc-js's default) uses one connection, `round_robin` keeps
+ * one to every address and takes them in turn, skipping those that are down.
+ */
+export type LoadBalancing = 'pick_first' | 'round_robin';
+
+/** The service config that selects round_robin (gRPC's JSON service config, as the 'grpc.service_config' channel option). */
+export const ROUND_ROBIN_SERVICE_CONFIG = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
+
+/**
  * Channel options for talking to tokenrelay.
  *
  * - Keepalive: a ping after 60 s of silence while calls are open (never
@@ -16,8 +26,11 @@ export const CLIENT_KEEPALIVE_TIMEOUT_MS = 20_000;
  *   from the last sequence number), so grpc-js's transparent retries are off
  *   and its per-call retry buffer small: the default 256 KiB buffer makes a
  *   burst client stream quadratic.
+ * - Load balancing: `round_robin` sets the service config that selects it;
+ *   `pick_first` (the default) sets none, leaving grpc-js's default. A
+ *   'grpc.service_config' in `extra` wins, like every other option there.
  */
-export function channelOptions(extra: ChannelOptions = {}): ChannelOptions {
+export function channelOptions(extra: ChannelOptions = {}, loadBalancing: LoadBalancing = 'pick_first'): ChannelOptions {
   return {
     'grpc.keepalive_time_ms': CLIENT_KEEPALIVE_TIME_MS,
     'grpc.keepalive_timeout_ms': CLIENT_KEEPALIVE_TIMEOUT_MS,
@@ -26,6 +39,7 @@ export function channelOptions(extra: ChannelOptions = {}): ChannelOptions {
     'grpc.per_rpc_retry_buffer_size': 16 * 1024,
     'grpc.initial_reconnect_backoff_ms': 100,
     'grpc.max_reconnect_backoff_ms': 5000,
+    ...(loadBalancing === 'round_robin' ? { 'grpc.service_config': ROUND_ROBIN_SERVICE_CONFIG } : {}),
     ...extra,
   };
 }

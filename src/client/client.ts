@@ -14,6 +14,7 @@ import { TokenRelayError } from './errors';
 import { ResumableStream, type StreamOptions, generationOpener, generationRequest, withMetadata } from './generate';
 import { type PublishOptions, type TokenSource, publishStream } from './publish';
 import { Session } from './session';
+import { type ClientAddresses, channelTarget } from './target';
 
 export interface ClientOptions {
   /** Default insecure (plaintext HTTP/2). */
@@ -34,17 +35,32 @@ export interface ClientOptions {
  * the stream when they stop early, and whose idempotent calls retry.
  */
 export class TokenRelayClient {
+  /**
+   * The gRPC target the channel uses: a single address as given, otherwise
+   * the URI built from the list (`ipv4:…`, `ipv6:…` or `tokenrelay-hosts:…`)
+   * or the URI given.
+   */
+  readonly address: string;
   /** The generated client underneath, with the SDK's interceptors. */
   readonly raw: DataServiceClient;
   private readonly backoff: BackoffOptions;
 
+  /**
+   * @param addresses One `'host:port'`; several, as an array or a
+   *   comma-separated string, balanced round_robin; or a target URI:
+   *   `'dns:///name:port'` (round_robin over every address of the name),
+   *   `'ipv4:a:p,b:p'`, `'ipv6:[a]:p,[b]:p'`. No default. A bad entry throws
+   *   an Error naming it, e.g. `addresses[1]: "foo" has no port`.
+   */
   constructor(
-    readonly address: string,
+    addresses: ClientAddresses,
     private readonly options: ClientOptions = {},
   ) {
+    const { target, loadBalancing } = channelTarget(addresses);
+    this.address = target;
     this.backoff = options.backoff ?? {};
-    this.raw = new DataServiceClient(address, options.credentials ?? credentials.createInsecure(), {
-      ...channelOptions(options.channelOptions),
+    this.raw = new DataServiceClient(target, options.credentials ?? credentials.createInsecure(), {
+      ...channelOptions(options.channelOptions, loadBalancing),
       interceptors: clientInterceptors({ ...DEFAULT_CLIENT_DEADLINES, ...options.deadlines }, this.backoff),
     });
   }
@@ -123,8 +139,20 @@ export class TokenRelayClient {
   }
 }
 
-/** Makes a client for `host:port` with tokenrelay's channel options (keepalive, small retry buffer) and interceptors. */
-export function createClient(address: string, options: ClientOptions = {}): TokenRelayClient {
-  return new TokenRelayClient(address, options);
+/**
+ * Makes a client with tokenrelay's channel options (keepalive, small retry
+ * buffer) and interceptors.
+ *
+ * @param addresses Where the servers are: `'host:port'` (one connection, as
+ *   before); `['10.0.0.1:50051', '10.0.0.2:50051']` or `'a:50051,b:50051'`
+ *   (calls, and the Subscribe that resumes a stream, are balanced
+ *   round_robin over them, skipping servers that are down); or a target URI:
+ *   `'dns:///relay.internal:50051'` (round_robin over every address the name
+ *   resolves to, re-resolved at most every 30 s), `'ipv4:…'`, `'ipv6:…'`.
+ *   Throws an Error naming the entry for an empty list, an empty entry or an
+ *   entry without a port.
+ */
+export function createClient(addresses: ClientAddresses, options: ClientOptions = {}): TokenRelayClient {
+  return new TokenRelayClient(addresses, options);
 }
 

@@ -1,4 +1,5 @@
 import { status as Status, type ServiceError } from '@grpc/grpc-js';
+import { STREAM_ENDED_TRAILER } from '../headers';
 
 /** A failed call or stream, with its status code and the server's message. */
 export class TokenRelayError extends Error {
@@ -21,10 +22,14 @@ export class TokenRelayError extends Error {
 
 /**
  * Whether a failed stream is worth resuming: the connection or the server
- * went away (UNAVAILABLE, a GOAWAY, a reset), not the request being wrong.
+ * went away (UNAVAILABLE, a GOAWAY, a reset), not the request being wrong,
+ * and not the stream itself having ended so (its producer was lost, the
+ * stream log went away): a status the server marks as the stream's own end
+ * comes back the same on every resume.
  */
 export function isTransient(error: unknown): boolean {
-  const { code, details = '' } = error as Partial<ServiceError>;
+  const { code, details = '', metadata } = error as Partial<ServiceError>;
+  if (metadata?.get(STREAM_ENDED_TRAILER).length) return false;
   if (code === Status.UNAVAILABLE) return true;
   // A reset connection can surface as INTERNAL "Received RST_STREAM ..." in grpc-js.
   return code === Status.INTERNAL && /RST_STREAM|Session closed|Connection dropped|ECONNRESET/.test(details);

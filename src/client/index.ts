@@ -1,5 +1,6 @@
 /** The TypeScript SDK for tokenrelay. */
 export { TokenRelayClient, createClient, type ClientOptions } from './client';
+export type { ClientAddresses } from './target';
 export { ResumableStream, type StreamOptions } from './generate';
 export { Session, type SessionGeneration } from './session';
 export { type PublishOptions, type TokenSource } from './publish';

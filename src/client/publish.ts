@@ -2,10 +2,9 @@ import { type CallOptions, type ClientWritableStream, type Metadata, status as S
 import type { DataServiceClient, PublishRequest, PublishResponse } from '../gen/tokenrelay/v1/data_service';
 import { TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { type BackoffOptions, DEFAULT_BACKOFF, fullJitterDelayMs, sleep } from './backoff';
+import { NEXT_SEQ_HEADER } from '../headers';
 import { TokenRelayError, isTransient } from './errors';
 
-/** The response header that tells a (re)opened producer which seq to send next. */
-export const NEXT_SEQ_HEADER = 'tokenrelay-next-seq';
 
 export interface PublishOptions {
   /** A label for the producing model, for the server's logs and metrics. */

@@ -1,5 +1,6 @@
 import { Metadata, type ServerWritableStream } from '@grpc/grpc-js';
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import { STREAM_ENDED_TRAILER } from '../headers';
 import { StatusCode, StreamFailure, asFailure } from '../streams/status';
 import type { StreamReader, StreamWriter } from '../streams/store';
 import { callDeadlineMs, callRequestId } from './callContext';
@@ -8,13 +9,6 @@ import type { ServiceContext } from './context';
 import { leaveWhenDraining } from './draining';
 import { pumpStream } from './pump';
 
-/**
- * Trailer on a status that is the stream's own end (it failed, was
- * cancelled, its producer was lost), as opposed to this call's (a lost
- * connection, a draining replica): resuming such a stream gives the same
- * status again, so the SDK does not retry it.
- */
-export const STREAM_ENDED_TRAILER = 'tokenrelay-stream-ended';
 
 /** What a server-streaming call follows: a reader, and the stream's writer when the call started it. */
 export interface Followed {

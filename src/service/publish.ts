@@ -1,5 +1,6 @@
 import { Metadata, type sendUnaryData, type ServerReadableStream } from '@grpc/grpc-js';
 import type { PublishRequest, PublishResponse, TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import { NEXT_SEQ_HEADER } from '../headers';
 import { StatusCode, StreamFailure, asFailure } from '../streams/status';
 import type { StreamWriter } from '../streams/store';
 import type { ServiceContext } from './context';
@@ -8,8 +9,6 @@ import { toServiceError } from './status';
 import { checkStreamId } from './validate';
 
 const MAX_MODEL_LABEL_BYTES = 128;
-/** Response header of every Publish: the seq the producer should send next (where a resumed producer continues). */
-export const NEXT_SEQ_HEADER = 'tokenrelay-next-seq';
 
 export function publish(context: ServiceContext) {
   return (call: ServerReadableStream<PublishRequest, PublishResponse>, callback: sendUnaryData<PublishResponse>) => {
