@@ -97,6 +97,27 @@ export interface StreamsConfig {
   halfCloseSettleMs: number;
   /** A consumer with no token sent for this long gets a heartbeat chunk, in ms. Default 15000. */
   heartbeatMs: number;
+  /** "memory" (this process only; the default) or "redis" (shared by every replica; see `redis`). Env TOKENRELAY_STORE. */
+  store: StoreKind;
+}
+
+/** Where streams live. */
+export type StoreKind = 'memory' | 'redis';
+
+/** The redis store: Redis (or Redis Cluster) shared by every replica. */
+export interface RedisConfig {
+  /** redis:// or rediss:// URL (a password in it is never logged); with `cluster`, any node of the cluster. Default redis://127.0.0.1:6379; env TOKENRELAY_REDIS_URL. */
+  url: string;
+  /** Talk to a Redis Cluster. Default false. */
+  cluster: boolean;
+  /** Prefix of every key, 1 to 64 characters from [A-Za-z0-9._:-]. Default "tokenrelay". */
+  keyPrefix: string;
+  /** A producing replica's lease on a stream, renewed every third of it, in ms (1000 to 300000). A dead producer is noticed within this plus a third. Default 10000. */
+  leaseMs: number;
+  /** Most ms to connect (100 to 60000). Default 5000. */
+  connectTimeoutMs: number;
+  /** Most ms a Redis command may take before the stream it serves fails with UNAVAILABLE (10 to 60000). Default 5000. */
+  commandTimeoutMs: number;
 }
 
 /** A call's deadline bounds: a default for calls that set none, a maximum that clamps longer ones. 0 means none. */
@@ -146,6 +167,7 @@ export interface Config {
   timeouts: TimeoutsConfig;
   auth: AuthConfig;
   keepalive: KeepaliveConfig;
+  redis: RedisConfig;
 }
 
 export const DEFAULT_MODELS: ModelConfig[] = [
@@ -171,6 +193,16 @@ export const DEFAULT_STREAMS: StreamsConfig = {
   maxChunkBytes: 65_536,
   halfCloseSettleMs: 50,
   heartbeatMs: 15_000,
+  store: 'memory',
+};
+
+export const DEFAULT_REDIS: RedisConfig = {
+  url: 'redis://127.0.0.1:6379',
+  cluster: false,
+  keyPrefix: 'tokenrelay',
+  leaseMs: 10_000,
+  connectTimeoutMs: 5000,
+  commandTimeoutMs: 5000,
 };
 
 export const DEFAULT_DEADLINES: Record<string, DeadlineConfig> = {
@@ -337,7 +369,7 @@ export function parseConfig(raw: unknown): Config {
   if (!isObject(raw)) throw new ConfigError('config: must be a JSON object');
   rejectUnknownKeys(
     raw,
-    ['models', 'defaultModel', 'limits', 'streams', 'shutdownGraceMs', 'deadlines', 'timeouts', 'auth', 'keepalive'],
+    ['models', 'defaultModel', 'limits', 'streams', 'shutdownGraceMs', 'deadlines', 'timeouts', 'auth', 'keepalive', 'redis'],
     'config',
   );
   let models = DEFAULT_MODELS;
@@ -365,12 +397,18 @@ export function parseConfig(raw: unknown): Config {
   if (limits.defaultMaxTokens > limits.maxTokens) {
     throw new ConfigError(`limits.defaultMaxTokens: ${limits.defaultMaxTokens} is above limits.maxTokens (${limits.maxTokens})`);
   }
-  const streams = section(raw.streams, DEFAULT_STREAMS, 'streams', {
-    windowTokens: 1,
-    maxChunkTokens: 1,
-    maxChunkBytes: 1,
-    heartbeatMs: 1,
-  });
+  const { store, ...numericStreams } = isObject(raw.streams) ? raw.streams : {};
+  if (raw.streams !== undefined && !isObject(raw.streams)) throw new ConfigError('streams: must be an object');
+  const { store: _defaultStore, ...numericDefaults } = DEFAULT_STREAMS;
+  const streams: StreamsConfig = {
+    ...section(raw.streams === undefined ? undefined : numericStreams, numericDefaults, 'streams', {
+      windowTokens: 1,
+      maxChunkTokens: 1,
+      maxChunkBytes: 1,
+      heartbeatMs: 1,
+    }),
+    store: parseStore(store, 'streams.store'),
+  };
   const shutdownGraceMs = number(raw.shutdownGraceMs, 'shutdownGraceMs', 0, DEFAULT_SHUTDOWN_GRACE_MS);
   const timeouts = section(raw.timeouts, DEFAULT_TIMEOUTS, 'timeouts', { maxTtftMs: 1, maxIdleMs: 1 });
   return {
@@ -383,6 +421,75 @@ export function parseConfig(raw: unknown): Config {
     timeouts,
     auth: parseAuth(raw.auth),
     keepalive: section(raw.keepalive, DEFAULT_KEEPALIVE, 'keepalive', { timeMs: 1, timeoutMs: 1 }),
+    redis: parseRedis(raw.redis),
+  };
+}
+
+function parseStore(raw: unknown, path: string): StoreKind {
+  if (raw === undefined) return DEFAULT_STREAMS.store;
+  if (raw !== 'memory' && raw !== 'redis') throw new ConfigError(`${path}: must be "memory" or "redis", got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+const KEY_PREFIX = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** An integer in [min, max], or the default. */
+function integerIn(raw: unknown, path: string, min: number, max: number, fallback: number): number {
+  if (raw === undefined) return fallback;
+  if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < min || raw > max) {
+    throw new ConfigError(`${path}: must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return raw;
+}
+
+/** A redis:// or rediss:// URL with a host. The message never repeats a URL that may carry a password. */
+export function checkRedisUrl(raw: unknown, path: string): string {
+  const example = 'e.g. "redis://127.0.0.1:6379" or "rediss://user:password@redis.internal:6380/0"';
+  if (typeof raw !== 'string') throw new ConfigError(`${path}: must be a string URL, ${example}`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${path}: not a valid URL (${example})`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError(`${path}: must start with redis:// or rediss://, got ${JSON.stringify(url.protocol.replace(/:$/, ''))} (${example})`);
+  }
+  if (!url.hostname) throw new ConfigError(`${path}: has no host (${example})`);
+  if (url.pathname && !/^\/?(\d+)?$/.test(url.pathname)) throw new ConfigError(`${path}: the path must be a database number, ${example}`);
+  return raw;
+}
+
+function parseRedis(raw: unknown): RedisConfig {
+  if (raw === undefined) return { ...DEFAULT_REDIS };
+  if (!isObject(raw)) throw new ConfigError('redis: must be an object');
+  rejectUnknownKeys(raw, Object.keys(DEFAULT_REDIS), 'redis');
+  if (raw.cluster !== undefined && typeof raw.cluster !== 'boolean') throw new ConfigError('redis.cluster: must be true or false');
+  if (raw.keyPrefix !== undefined && (typeof raw.keyPrefix !== 'string' || !KEY_PREFIX.test(raw.keyPrefix))) {
+    throw new ConfigError(`redis.keyPrefix: must be 1 to 64 characters from [A-Za-z0-9._:-], got ${JSON.stringify(raw.keyPrefix)}`);
+  }
+  return {
+    url: raw.url === undefined ? DEFAULT_REDIS.url : checkRedisUrl(raw.url, 'redis.url'),
+    cluster: (raw.cluster as boolean | undefined) ?? DEFAULT_REDIS.cluster,
+    keyPrefix: (raw.keyPrefix as string | undefined) ?? DEFAULT_REDIS.keyPrefix,
+    leaseMs: integerIn(raw.leaseMs, 'redis.leaseMs', 1000, 300_000, DEFAULT_REDIS.leaseMs),
+    connectTimeoutMs: integerIn(raw.connectTimeoutMs, 'redis.connectTimeoutMs', 100, 60_000, DEFAULT_REDIS.connectTimeoutMs),
+    commandTimeoutMs: integerIn(raw.commandTimeoutMs, 'redis.commandTimeoutMs', 10, 60_000, DEFAULT_REDIS.commandTimeoutMs),
+  };
+}
+
+/**
+ * The environment overlay: TOKENRELAY_STORE sets streams.store and
+ * TOKENRELAY_REDIS_URL sets redis.url, over the file. A bad value is a
+ * ConfigError naming the variable.
+ */
+export function applyEnvironment(config: Config, env: NodeJS.ProcessEnv = process.env): Config {
+  const store = env.TOKENRELAY_STORE;
+  const url = env.TOKENRELAY_REDIS_URL;
+  return {
+    ...config,
+    streams: store ? { ...config.streams, store: parseStore(store, 'TOKENRELAY_STORE') } : config.streams,
+    redis: url ? { ...config.redis, url: checkRedisUrl(url, 'TOKENRELAY_REDIS_URL') } : config.redis,
   };
 }
 
@@ -425,8 +532,12 @@ export function deadlineFor(config: Config, method: string): DeadlineConfig {
   return config.deadlines[method] ?? config.deadlines['*'];
 }
 
-/** Reads and validates a JSON config file; no file means every default. */
-export function loadConfig(file?: string): Config {
+/** Reads and validates a JSON config file (no file means every default), then the environment overlay. */
+export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): Config {
+  return applyEnvironment(readConfigFile(file), env);
+}
+
+function readConfigFile(file?: string): Config {
   if (!file) return parseConfig({});
   let text: string;
   try {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RedisStoreObserver } from '../streams/redis/store';
 import type { StreamObserver } from '../streams/store';
 
 /** The service's Prometheus metrics, in their own registry (served on the HTTP side port at /metrics). */
@@ -48,14 +49,72 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly redisRoundTripSeconds = new Histogram({
+    name: 'tokenrelay_redis_round_trip_seconds',
+    help: 'Redis command round trips of the redis store, by operation (a script name or a command)',
+    labelNames: ['op'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1],
+    registers: [this.registry],
+  });
+
+  readonly redisErrors = new Counter({
+    name: 'tokenrelay_redis_errors_total',
+    help: 'Redis commands of the redis store that failed (unreachable, timed out), by operation',
+    labelNames: ['op'] as const,
+    registers: [this.registry],
+  });
+
+  readonly redisPipelineCommands = new Histogram({
+    name: 'tokenrelay_redis_pipeline_commands',
+    help: 'Appends and ends written to Redis together in one event-loop turn (one pipeline)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers: [this.registry],
+  });
+
+  readonly redisLeaseTakeovers = new Counter({
+    name: 'tokenrelay_redis_lease_takeovers_total',
+    help: 'Resumable published streams whose producer moved to this replica from another',
+    registers: [this.registry],
+  });
+
+  readonly redisProducersLost = new Counter({
+    name: 'tokenrelay_redis_producers_lost_total',
+    help: 'Streams this replica ended with UNAVAILABLE "producer lost" because their producer stopped renewing its lease',
+    registers: [this.registry],
+  });
+
+  readonly redisUp = new Gauge({
+    name: 'tokenrelay_redis_up',
+    help: '1 while the redis store can reach Redis, 0 while it cannot',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'tokenrelay_' });
+  }
+
+  /** Observes the redis store: round trips, pipelines, takeovers, lost producers, reachability. */
+  redisObserver(onReady: (up: boolean) => void = () => undefined): RedisStoreObserver {
+    return {
+      roundTrip: (op, seconds, ok) => {
+        if (ok) this.redisRoundTripSeconds.observe({ op }, seconds);
+        else this.redisErrors.inc({ op });
+      },
+      pipeline: (commands) => this.redisPipelineCommands.observe(commands),
+      takeover: () => this.redisLeaseTakeovers.inc(),
+      producerLost: () => this.redisProducersLost.inc(),
+      ready: (up) => {
+        this.redisUp.set(up ? 1 : 0);
+        onReady(up);
+      },
+    };
   }
 
   /** Observes the stream log: active streams, ends by reason, time to first token. */
   streamObserver(): StreamObserver {
     return {
       started: () => this.activeStreams.inc(),
+      released: () => this.activeStreams.dec(),
       ended: (stream, end) => {
         this.activeStreams.dec();
         this.streamsEnded.inc({ reason: end.reason, model: stream.model });

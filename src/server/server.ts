@@ -8,6 +8,7 @@ import { ModelCatalog } from '../models/catalog';
 import { createDataService, type ServiceContext } from '../service';
 import { DataServiceDefinition } from '../service/definition';
 import { MemoryStore } from '../streams/memoryStore';
+import { RedisStore } from '../streams/redis/store';
 import type { StreamRegistry } from '../streams/registry';
 import { StatusCode, StreamFailure } from '../streams/status';
 import type { StreamStore } from '../streams/store';
@@ -83,13 +84,7 @@ export class TokenRelayServer {
 
   private constructor(private readonly options: ServeOptions) {
     const { config, logger } = options;
-    this.store = options.store ?? new MemoryStore({
-      maxActiveStreams: config.limits.maxConcurrentStreams,
-      retentionMs: config.streams.retentionMs,
-      maxRetainedStreams: config.streams.maxRetainedStreams,
-      windowTokens: config.streams.windowTokens,
-      resumeGraceMs: config.streams.resumeGraceMs,
-    });
+    this.store = options.store ?? this.createStore();
     this.store.observe(this.metrics.streamObserver());
     this.models = new ModelCatalog(config.models, config.defaultModel);
     this.context = { config, logger, store: this.store, models: this.models, draining: this.drainingController.signal };
@@ -114,6 +109,29 @@ export class TokenRelayServer {
     this.grpc.addService(DataServiceDefinition, createDataService(this.context));
     this.health.addToServer(this.grpc);
     addReflection(this.grpc);
+  }
+
+  /** The store the config names: memory, or redis (connecting in the background; not ready until Redis answers). */
+  private createStore(): StreamStore {
+    const { config, logger } = this.options;
+    const streams = {
+      maxActiveStreams: config.limits.maxConcurrentStreams,
+      retentionMs: config.streams.retentionMs,
+      maxRetainedStreams: config.streams.maxRetainedStreams,
+      windowTokens: config.streams.windowTokens,
+      resumeGraceMs: config.streams.resumeGraceMs,
+    };
+    if (config.streams.store === 'memory') return new MemoryStore(streams);
+    const store = new RedisStore({ ...config.redis, ...streams }, logger, this.metrics.redisObserver(() => this.updateHealth()));
+    store.start();
+    return store;
+  }
+
+  /** Health and readiness: serving once both ports are up and the store is reachable; not while draining. */
+  private updateHealth(): void {
+    const status = this.ready && this.store.ready ? 'SERVING' : 'NOT_SERVING';
+    this.health.setStatus('', status);
+    this.health.setStatus(SERVICE_NAME, status);
   }
 
   /** The memory store's streams, for tests and embedders that inspect them; throws on another store. */
@@ -144,7 +162,7 @@ export class TokenRelayServer {
         port: wantedHttpPort,
         metrics: this.metrics,
         logger: this.options.logger,
-        isReady: () => this.ready,
+        isReady: () => this.ready && this.store.ready,
         api: createHttpApi({
           context: { ...this.context, metrics: this.metrics },
           authTokens: this.authTokens,
@@ -154,8 +172,7 @@ export class TokenRelayServer {
       this.httpPort = httpPort(this.http);
     }
     this.ready = true;
-    this.health.setStatus('', 'SERVING');
-    this.health.setStatus(SERVICE_NAME, 'SERVING');
+    this.updateHealth();
     this.options.logger.info(
       {
         grpcPort: this.grpcPort,
@@ -163,6 +180,7 @@ export class TokenRelayServer {
         host,
         models: this.models.list().map((model) => model.description.name),
         defaultModel: this.models.defaultModel,
+        store: this.store.kind,
       },
       'tokenrelay serving',
     );
@@ -184,8 +202,7 @@ export class TokenRelayServer {
     this.draining = true;
     this.ready = false;
     this.drainingController.abort();
-    this.health.setStatus('', 'NOT_SERVING');
-    this.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+    this.updateHealth();
     logger.info({ activeStreams: this.store.activeCount, graceMs: config.shutdownGraceMs }, 'draining');
     logger.flush();
     const deadline = Date.now() + config.shutdownGraceMs;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { StatusCode, StreamFailure } from './status';
+import { StatusCode, StreamFailure, notFound } from './status';
 import type { CreateStreamOptions, StreamObserver } from './store';
 import { type StreamEnd, TokenStream } from './tokenStream';
 
@@ -57,7 +57,7 @@ export class StreamRegistry {
   /** A live or retained stream; NOT_FOUND otherwise. */
   require(id: string, field = 'stream_id'): TokenStream {
     const stream = this.get(id);
-    if (!stream) throw new StreamFailure(StatusCode.NOT_FOUND, `${field}: no stream with id ${JSON.stringify(id)}`);
+    if (!stream) throw notFound(id, field);
     return stream;
   }
 

@@ -47,3 +47,8 @@ export function asFailure(error: unknown): StreamFailure {
 export function internalErrorMessage(requestId: string): string {
   return `internal error (request id ${requestId})`;
 }
+
+/** NOT_FOUND for a stream id, naming the field it came in. */
+export function notFound(id: string, field = 'stream_id'): StreamFailure {
+  return new StreamFailure(StatusCode.NOT_FOUND, `${field}: no stream with id ${JSON.stringify(id)}`);
+}

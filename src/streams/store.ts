@@ -157,4 +157,6 @@ export interface StreamWriter extends StreamInfo {
 export interface StreamObserver {
   started?(stream: StreamWriter): void;
   ended?(stream: StreamWriter, end: StreamEnd): void;
+  /** This process stopped producing a stream it did not end: another replica took it over. */
+  released?(stream: StreamWriter): void;
 }

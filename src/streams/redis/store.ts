@@ -1,0 +1,432 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { StatusCode, StreamFailure, notFound } from '../status';
+import type { CreateStreamOptions, StreamObserver, StreamReader, StreamStore, StreamView, StreamWriter } from '../store';
+import { type StreamEnd, pastTheEnd } from '../tokenStream';
+import type { CorruptEntry } from './codec';
+import { retainedKey, type StreamKeys, streamKeys } from './keys';
+import { RedisLink, type RedisLinkOptions } from './link';
+import { parseMeta, type StreamMeta } from './meta';
+import { type MirrorHost, RedisMirror } from './mirror';
+import { CREATE, FORGET, INSPECT, OTHER_READERS, PRESENCE, RETIRE, STOP, TAKEOVER } from './scripts';
+import { RedisWriter, type WriterHost } from './writer';
+
+export interface RedisStoreOptions extends RedisLinkOptions {
+  /** Prefix of every key, so several deployments can share one Redis. */
+  keyPrefix: string;
+  /** How long a producer's lease lasts without renewal, in ms; a dead producer is noticed within this plus one renewal (a third of it). */
+  leaseMs: number;
+  /** Most streams this process produces at once; one more is RESOURCE_EXHAUSTED. */
+  maxActiveStreams: number;
+  /** How long a finished stream stays readable, in ms (Redis expiry). */
+  retentionMs: number;
+  /** Most finished streams kept, over every replica; the oldest finished go first. */
+  maxRetainedStreams: number;
+  /** Backpressure window per stream, in tokens. */
+  windowTokens: number;
+  /** How long an abandoned resumable stream keeps producing, and a resumable publisher may take to come back, in ms. */
+  resumeGraceMs: number;
+}
+
+/** What the store reports, for metrics. */
+export interface RedisStoreObserver {
+  roundTrip(op: string, seconds: number, ok: boolean): void;
+  /** Commands written together in one event-loop turn. */
+  pipeline(commands: number): void;
+  /** A resumable published stream's producer moved here from another replica. */
+  takeover(): void;
+  /** This replica ended a stream whose producer (elsewhere, or here) lost its lease. */
+  producerLost(): void;
+  ready(up: boolean): void;
+}
+
+/**
+ * Streams in Redis, shared by every replica: each stream a Redis Stream of
+ * token runs plus a meta hash, under one hash tag (so it runs unchanged on
+ * Redis Cluster). A replica that produces a stream holds a lease on it and
+ * renews it; every write is fenced by that lease in a Lua script. Readers on
+ * any replica read the log, never a token Redis does not have. Cancels,
+ * takeovers and readers coming and going travel on the stream's shard
+ * channel. Retention is Redis expiry, plus a count bound kept in one sorted
+ * set.
+ */
+export class RedisStore implements StreamStore, MirrorHost, WriterHost {
+  readonly kind = 'redis';
+  readonly shared = true;
+  readonly link: RedisLink;
+  readonly logger: Logger;
+  readonly windowTokens: number;
+  readonly maxUnstoredTokens: number;
+  readonly leaseMs: number;
+  readonly retentionMs: number;
+  readonly resumeGraceMs: number;
+  /** Renewals, presence refreshes and polls for lost producers come this often. */
+  readonly pollMs: number;
+  /** Identifies this process among the replicas (its readers' presence). */
+  readonly replicaId = randomUUID();
+
+  private readonly writers = new Map<string, RedisWriter>();
+  private readonly mirrors = new Map<string, RedisMirror>();
+  /** Streams this replica has announced readers of. */
+  private readonly present = new Set<string>();
+  private readonly channels = new Map<string, Set<(message: string) => void>>();
+  private readonly observers: StreamObserver[] = [];
+  private readonly dirty = new Set<RedisWriter>();
+  private flushScheduled = false;
+  private readonly ticker: NodeJS.Timeout;
+
+  constructor(
+    private readonly options: RedisStoreOptions,
+    logger: Logger,
+    private readonly observer: RedisStoreObserver,
+  ) {
+    this.logger = logger;
+    this.windowTokens = options.windowTokens;
+    this.maxUnstoredTokens = Math.max(4 * options.windowTokens, 4096);
+    this.leaseMs = options.leaseMs;
+    this.retentionMs = options.retentionMs;
+    this.resumeGraceMs = options.resumeGraceMs;
+    this.pollMs = Math.max(1, Math.floor(options.leaseMs / 3));
+    this.link = new RedisLink(options, logger, { roundTrip: observer.roundTrip, readyChanged: observer.ready });
+    this.ticker = setInterval(() => this.tick(), this.pollMs);
+    this.ticker.unref();
+  }
+
+  /** Connects in the background; the store is not ready until Redis answers. */
+  start(): void {
+    this.link.connect();
+  }
+
+  get ready(): boolean {
+    return this.link.ready;
+  }
+
+  get activeCount(): number {
+    return this.writers.size;
+  }
+
+  async create(options: CreateStreamOptions): Promise<StreamWriter> {
+    this.checkReachable();
+    if (this.writers.size >= this.options.maxActiveStreams) {
+      throw new StreamFailure(StatusCode.RESOURCE_EXHAUSTED, `too many live streams: the limit is ${this.options.maxActiveStreams}`);
+    }
+    const id = options.id || randomUUID();
+    const keys = streamKeys(this.options.keyPrefix, id);
+    const token = randomUUID();
+    const meta: StreamMeta = {
+      id,
+      live: true,
+      model: options.model,
+      fingerprint: options.fingerprint,
+      abandonPolicy: options.abandonPolicy,
+      publishedResumable: options.publishedResumable ?? false,
+      promptTokens: options.promptTokens ?? 0,
+      nextSeq: 0,
+      end: undefined,
+      incarnation: randomUUID(),
+    };
+    const reply = (await this.link.run(CREATE, [keys.meta, keys.log, keys.readers], [
+      token,
+      this.leaseMs,
+      this.retentionMs,
+      options.replaceFinished ? '1' : '0',
+      meta.model,
+      meta.fingerprint ?? '',
+      meta.abandonPolicy,
+      meta.publishedResumable ? '1' : '0',
+      meta.promptTokens,
+      meta.incarnation,
+      lostTemplate(id),
+      keys.channel,
+      this.resumeGraceMs,
+    ])) as string[];
+    if (reply[0] === 'live') throw new StreamFailure(StatusCode.ALREADY_EXISTS, `stream_id: stream ${JSON.stringify(id)} is already live`);
+    if (reply[0] === 'exists') throw new StreamFailure(StatusCode.ALREADY_EXISTS, `stream_id: stream ${JSON.stringify(id)} already exists (it has finished)`);
+    return this.adopt(new RedisWriter(this, { keys, meta, token }));
+  }
+
+  async find(id: string): Promise<StreamView | undefined> {
+    const writer = this.writers.get(id);
+    if (writer && !writer.end) return writer.view;
+    this.checkReachable();
+    const meta = await this.inspect(id);
+    return meta && this.viewOf(meta);
+  }
+
+  async stop(id: string, failure: StreamFailure): Promise<boolean> {
+    const writer = this.writers.get(id);
+    if (writer && !writer.end) return writer.fail(failure);
+    this.checkReachable();
+    const keys = streamKeys(this.options.keyPrefix, id);
+    const reply = (await this.link.run(STOP, [keys.meta, keys.log], [failureTemplate(failure), keys.channel, this.retentionMs, 'stop', this.resumeGraceMs])) as string[];
+    if (reply[0] === 'gone') throw notFound(id);
+    if (reply[0] !== 'ok') return false;
+    this.retire(id, reply[1]);
+    return true;
+  }
+
+  async reopen(id: string): Promise<StreamWriter | undefined> {
+    const here = this.writers.get(id);
+    if (here) {
+      if (here.reattach()) return here;
+      if (here.isAttached && !here.end) {
+        throw new StreamFailure(StatusCode.ALREADY_EXISTS, `open.stream_id: stream ${JSON.stringify(id)} already has a live producer`);
+      }
+      return undefined;
+    }
+    this.checkReachable();
+    const meta = await this.inspect(id);
+    if (!meta || !meta.live || !meta.publishedResumable) return undefined;
+    const keys = streamKeys(this.options.keyPrefix, id);
+    const token = randomUUID();
+    const reply = (await this.link.run(TAKEOVER, [keys.meta, keys.log], [
+      token,
+      this.leaseMs,
+      this.retentionMs,
+      this.resumeGraceMs,
+      keys.channel,
+      lostTemplate(id),
+    ])) as unknown[];
+    if (reply[0] === 'attached') {
+      throw new StreamFailure(
+        StatusCode.UNAVAILABLE,
+        `open.stream_id: stream ${JSON.stringify(id)} has a producer attached on another replica (its lease runs ${reply[1]} ms more); retry after it`,
+      );
+    }
+    if (reply[0] === 'lost') this.observer.producerLost();
+    if (reply[0] !== 'ok') return undefined;
+    this.observer.takeover();
+    this.logger.info({ streamId: id, nextSeq: Number(reply[1]) }, 'took over a published stream from another replica');
+    return this.adopt(new RedisWriter(this, { keys, meta: { ...meta, nextSeq: Number(reply[1]) }, token }));
+  }
+
+  failAll(failure: StreamFailure): void {
+    for (const writer of [...this.writers.values()]) writer.fail(failure);
+  }
+
+  observe(observer: StreamObserver): void {
+    this.observers.push(observer);
+  }
+
+  /** Waits (a little) for the ends just written, then disconnects. */
+  async close(): Promise<void> {
+    clearInterval(this.ticker);
+    const deadline = Date.now() + 2000;
+    while (this.writers.size > 0 && this.link.ready && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await this.link.close();
+  }
+
+  // --- for writers and mirrors -------------------------------------------
+
+  keysOf(id: string): StreamKeys {
+    return streamKeys(this.options.keyPrefix, id);
+  }
+
+  async inspect(id: string): Promise<StreamMeta | undefined> {
+    const keys = streamKeys(this.options.keyPrefix, id);
+    const reply = await this.link.run(INSPECT, [keys.meta, keys.log], [lostTemplate(id), keys.channel, this.retentionMs, this.resumeGraceMs]);
+    return parseMeta(id, reply);
+  }
+
+  async loseIfExpired(id: string): Promise<void> {
+    const keys = streamKeys(this.options.keyPrefix, id);
+    const reply = (await this.link.run(STOP, [keys.meta, keys.log], [lostTemplate(id), keys.channel, this.retentionMs, 'lose', this.resumeGraceMs])) as string[];
+    if (reply[0] === 'ok') {
+      this.observer.producerLost();
+      this.retire(id, reply[1]);
+    }
+  }
+
+  otherReaders(id: string): Promise<number> {
+    const keys = streamKeys(this.options.keyPrefix, id);
+    return this.link.run(OTHER_READERS, [keys.readers], [this.replicaId]) as Promise<number>;
+  }
+
+  mirrorOf(id: string): RedisMirror | undefined {
+    const mirror = this.mirrors.get(id);
+    return mirror && !mirror.isDisposed ? mirror : undefined;
+  }
+
+  producedHere(id: string): boolean {
+    const writer = this.writers.get(id);
+    return writer !== undefined && !writer.end;
+  }
+
+  viewOf(meta: StreamMeta): StreamView {
+    return new RedisStreamView(this, meta);
+  }
+
+  /** The mirror this process's readers of the stream share; made on first use. */
+  mirrorFor(meta: StreamMeta): RedisMirror {
+    let mirror = this.mirrorOf(meta.id);
+    if (!mirror) {
+      mirror = new RedisMirror(this, streamKeys(this.options.keyPrefix, meta.id), meta);
+      this.mirrors.set(meta.id, mirror);
+    }
+    return mirror;
+  }
+
+  schedule(writer: RedisWriter): void {
+    this.dirty.add(writer);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  readersChanged(mirror: RedisMirror): void {
+    const count = mirror.isDisposed ? 0 : mirror.readerCount;
+    if (count === 0 && this.mirrors.get(mirror.id) === mirror) this.mirrors.delete(mirror.id);
+    const announced = this.present.has(mirror.id);
+    if (count > 0 && !announced) {
+      this.present.add(mirror.id);
+      this.announce(mirror.id, this.leaseMs, true);
+    } else if (count === 0 && announced && !this.mirrorOf(mirror.id)) {
+      this.present.delete(mirror.id);
+      this.announce(mirror.id, 0, true);
+    }
+    this.writers.get(mirror.id)?.localReadersChanged(count);
+  }
+
+  readerAdvanced(mirror: RedisMirror): void {
+    this.writers.get(mirror.id)?.maybeWake();
+  }
+
+  corrupt(mirror: RedisMirror, error: CorruptEntry): void {
+    this.logger.error({ streamId: mirror.id, entry: error.entryId, error: error.message }, 'corrupt stream log entry; the stream ends with INTERNAL');
+    void this.stop(mirror.id, new StreamFailure(StatusCode.INTERNAL, `stream ${mirror.id}: ${error.message}`)).catch(() => undefined);
+  }
+
+  listen(channel: string, listener: (message: string) => void): void {
+    let listeners = this.channels.get(channel);
+    if (!listeners) {
+      listeners = new Set();
+      this.channels.set(channel, listeners);
+      const all = listeners;
+      this.link.subscribe(channel, (message) => {
+        for (const each of [...all]) each(message);
+      }).catch((error: unknown) => this.logger.warn({ channel, err: error }, 'redis subscribe failed'));
+    }
+    listeners.add(listener);
+  }
+
+  unlisten(channel: string, listener: (message: string) => void): void {
+    const listeners = this.channels.get(channel);
+    if (!listeners) return;
+    listeners.delete(listener);
+    if (listeners.size > 0) return;
+    this.channels.delete(channel);
+    this.link.unsubscribe(channel, () => undefined).catch(() => undefined);
+  }
+
+  ended(writer: RedisWriter, end: StreamEnd, incarnation?: string): void {
+    this.forgetWriter(writer);
+    for (const observer of this.observers) observer.ended?.(writer, end);
+    if (incarnation) this.retire(writer.id, incarnation);
+  }
+
+  released(writer: RedisWriter): void {
+    this.forgetWriter(writer);
+    for (const observer of this.observers) observer.released?.(writer);
+  }
+
+  // --- internals -----------------------------------------------------------
+
+  private adopt(writer: RedisWriter): RedisWriter {
+    this.writers.set(writer.id, writer);
+    this.listen(writer.keys.channel, writer.listener);
+    for (const observer of this.observers) observer.started?.(writer);
+    return writer;
+  }
+
+  private forgetWriter(writer: RedisWriter): void {
+    if (this.writers.get(writer.id) === writer) this.writers.delete(writer.id);
+    this.unlisten(writer.keys.channel, writer.listener);
+  }
+
+  private checkReachable(): void {
+    if (!this.link.ready) throw new StreamFailure(StatusCode.UNAVAILABLE, 'the stream store (redis) is unreachable; retry later');
+  }
+
+  /** Sends every writer's waiting run and end: one pipeline for all the streams that appended in this turn. */
+  private flush(): void {
+    this.flushScheduled = false;
+    let commands = 0;
+    for (const writer of this.dirty) commands += writer.flush();
+    this.dirty.clear();
+    if (commands > 0) this.observer.pipeline(commands);
+  }
+
+  /** Lease renewals and presence refreshes, every third of a lease. */
+  private tick(): void {
+    if (!this.link.ready) return;
+    for (const writer of this.writers.values()) writer.renew();
+    for (const id of this.present) this.announce(id, this.leaseMs, false);
+  }
+
+  private announce(id: string, ttlMs: number, tell: boolean): void {
+    if (!this.link.ready) return;
+    const keys = streamKeys(this.options.keyPrefix, id);
+    this.link.run(PRESENCE, [keys.readers], [this.replicaId, ttlMs, keys.channel, tell ? '1' : '0']).catch(() => undefined);
+  }
+
+  /** Records a finished stream and deletes those past the count bound. */
+  private retire(id: string, incarnation: string): void {
+    const key = retainedKey(this.options.keyPrefix);
+    this.link
+      .run(RETIRE, [key], [`${id} ${incarnation}`, this.retentionMs, this.options.maxRetainedStreams])
+      .then((popped) => {
+        for (const member of popped as string[]) {
+          const [oldId, oldIncarnation] = member.split(' ');
+          const keys = streamKeys(this.options.keyPrefix, oldId);
+          void this.link.run(FORGET, [keys.meta, keys.log, keys.readers], [oldIncarnation]).catch(() => undefined);
+        }
+      })
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'retention bookkeeping failed'));
+  }
+}
+
+/** What readers of this process see of a stream found in Redis: its meta, and readers from the shared mirror. */
+class RedisStreamView implements StreamView {
+  constructor(
+    private readonly store: RedisStore,
+    private readonly meta: StreamMeta,
+  ) {}
+
+  get id(): string {
+    return this.meta.id;
+  }
+
+  get model(): string {
+    return this.meta.model;
+  }
+
+  get fingerprint(): string | undefined {
+    return this.meta.fingerprint;
+  }
+
+  get abandonPolicy(): StreamMeta['abandonPolicy'] {
+    return this.meta.abandonPolicy;
+  }
+
+  get nextSeq(): number {
+    return this.meta.nextSeq;
+  }
+
+  get end(): StreamEnd | undefined {
+    return this.meta.end;
+  }
+
+  openReader(fromSeq: number): StreamReader {
+    if (this.meta.end && Number.isSafeInteger(fromSeq) && fromSeq > this.meta.nextSeq) throw pastTheEnd(this, fromSeq);
+    return this.store.mirrorFor(this.meta).openReader(fromSeq);
+  }
+}
+
+function failureTemplate(failure: StreamFailure): string {
+  return JSON.stringify({ reason: failure.code === StatusCode.CANCELLED ? 'cancelled' : 'error', failure: { code: failure.code, message: failure.message } });
+}
+
+/** The end of a stream whose producer's lease ran out: what its readers see after its last stored token. */
+function lostTemplate(id: string): string {
+  return failureTemplate(new StreamFailure(StatusCode.UNAVAILABLE, `producer lost: the replica producing stream ${id} stopped renewing its lease`));
+}
