@@ -5,11 +5,12 @@ import { FinishReason } from './gen/tokenrelay/v1/data_service';
 import { ConfigError, loadConfig } from './server/config';
 import { createLogger } from './server/logger';
 import { TokenRelayServer } from './server/server';
+import { MAX_WORKERS, isWorker, runPrimary, workerId } from './server/workers';
 
 const HELP = `tokenrelay: relays language-model tokens over gRPC (HTTP/2) streams
 
 Usage:
-  tokenrelay serve [--grpc-port N] [--http-port N] [--host ADDR] [--config FILE]
+  tokenrelay serve [--grpc-port N] [--http-port N] [--host ADDR] [--config FILE] [--workers N]
   tokenrelay generate [--addr HOST:PORT] [--model NAME] [--max-tokens N] [--seed N] PROMPT
   tokenrelay models [--addr HOST:PORT]
   tokenrelay --help
@@ -22,6 +23,9 @@ serve      Serve DataService, Health and reflection on the gRPC port, and
   --host ADDR     interface to bind (env TOKENRELAY_HOST, default 0.0.0.0)
   --config FILE   JSON config file (env TOKENRELAY_CONFIG); without one the
                   models are "sim" (the default) and "echo"
+  --workers N     processes serving the same ports, 1 to 64 (env
+                  TOKENRELAY_WORKERS, default 1); more than one needs the
+                  redis store (TOKENRELAY_STORE=redis, TOKENRELAY_REDIS_URL)
 
 generate   Start a generation and print its tokens as they arrive, then the
            usage on stderr. Ctrl-C cancels the call.
@@ -53,15 +57,30 @@ function port(value: string | undefined, name: string, fallback: number): number
   return parsed;
 }
 
+function workerCount(value: string | undefined): number {
+  if (value === undefined || value === '') return 1;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > MAX_WORKERS) fail(`--workers: must be a whole number from 1 to ${MAX_WORKERS}, got ${value}`);
+  return parsed;
+}
+
 async function serve(values: Record<string, string | boolean | undefined>): Promise<void> {
   const env = process.env;
-  const logger = createLogger();
+  const workers = workerCount((values.workers as string | undefined) ?? env.TOKENRELAY_WORKERS);
+  const logger = createLogger(undefined, workerId());
   let config;
   try {
     config = loadConfig((values.config as string | undefined) ?? env.TOKENRELAY_CONFIG);
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message);
     throw error;
+  }
+  if (workers > 1 && config.streams.store !== 'redis') {
+    fail(`--workers: ${workers} workers need streams.store "redis" (or TOKENRELAY_STORE=redis), got "${config.streams.store}": a stream kept in one worker's memory could not be resumed on another`);
+  }
+  if (workers > 1 && !isWorker()) {
+    runPrimary(workers, logger);
+    return;
   }
   const server = await TokenRelayServer.start({
     config,
@@ -152,6 +171,7 @@ async function main(): Promise<void> {
         'http-port': { type: 'string' },
         host: { type: 'string' },
         config: { type: 'string' },
+        workers: { type: 'string' },
         addr: { type: 'string' },
         model: { type: 'string' },
         'max-tokens': { type: 'string' },

@@ -18,8 +18,8 @@ const FLUSH_EVERY_MS = 250;
  * exits (a SIGKILL loses at most that last quarter second). Lines that say
  * the server's state changed (serving, stopped) are flushed at once.
  */
-export function createLogger(level = process.env.TOKENRELAY_LOG_LEVEL ?? 'info'): Logger {
-  const options = { level, base: { service: 'tokenrelay' } };
+export function createLogger(level = process.env.TOKENRELAY_LOG_LEVEL ?? 'info', worker?: number): Logger {
+  const options = { level, base: { service: 'tokenrelay', ...(worker === undefined ? {} : { worker }) } };
   if (process.stdout.isTTY) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } });
   }

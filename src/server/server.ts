@@ -81,6 +81,7 @@ export class TokenRelayServer {
   private draining = false;
   private readonly drainingController = new AbortController();
   private stopped: Promise<void> | undefined;
+  private grpcClosed: Promise<void> | undefined;
 
   private constructor(private readonly options: ServeOptions) {
     const { config, logger } = options;
@@ -187,6 +188,12 @@ export class TokenRelayServer {
     this.options.logger.flush();
   }
 
+  /** Stops taking connections and sends GOAWAY on every one (calls in flight go on); resolves once they have all closed. */
+  private goAway(): Promise<void> {
+    this.grpcClosed ??= new Promise<void>((resolve) => this.grpc.tryShutdown(() => resolve()));
+    return this.grpcClosed;
+  }
+
   /**
    * Graceful shutdown: health NOT_SERVING and /readyz 503 at once, new calls
    * UNAVAILABLE, streams in flight may finish within shutdownGraceMs, the
@@ -203,7 +210,11 @@ export class TokenRelayServer {
     this.ready = false;
     this.drainingController.abort();
     this.updateHealth();
-    logger.info({ activeStreams: this.store.activeCount, graceMs: config.shutdownGraceMs }, 'draining');
+    // On a shared store the streams outlive this process: GOAWAY now, so every
+    // client takes its next call (a resume included) to another replica, while
+    // this one goes on producing what it started.
+    if (this.store.shared) void this.goAway();
+    logger.info({ activeStreams: this.store.activeCount, graceMs: config.shutdownGraceMs, store: this.store.kind }, 'draining');
     logger.flush();
     const deadline = Date.now() + config.shutdownGraceMs;
     while (this.store.activeCount > 0 && Date.now() < deadline) {
@@ -218,7 +229,7 @@ export class TokenRelayServer {
         this.grpc.forceShutdown();
         resolve();
       }, 1000);
-      this.grpc.tryShutdown(() => {
+      void this.goAway().then(() => {
         clearTimeout(force);
         resolve();
       });

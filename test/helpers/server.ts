@@ -26,15 +26,26 @@ export function memoryLogger(level = 'info'): { logger: Logger; lines: string[] 
   return { logger: pino({ level }, { write: (line: string) => void lines.push(line) }), lines };
 }
 
+let servers = 0;
+
 /** Starts a real server on 127.0.0.1 with ephemeral ports and a generated client for it. */
 export async function startTestServer(config: Record<string, unknown> = {}, options: { logger?: Logger } = {}): Promise<TestServer> {
+  // TOKENRELAY_TEST_REDIS_URL runs a suite on the redis store instead (a developer's check; CI runs the memory store here).
+  const redisUrl = process.env.TOKENRELAY_TEST_REDIS_URL;
+  const onRedis = redisUrl
+    ? {
+        streams: { ...(config.streams as object), store: 'redis' },
+        redis: { url: redisUrl, keyPrefix: `test${process.pid}x${++servers}`, leaseMs: 2000 },
+      }
+    : {};
   const server = await TokenRelayServer.start({
-    config: parseConfig({ models: TEST_MODELS, defaultModel: 'sim', ...config }),
+    config: parseConfig({ models: TEST_MODELS, defaultModel: 'sim', ...config, ...onRedis }),
     logger: options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     host: '127.0.0.1',
     grpcPort: 0,
     httpPort: 0,
   });
+  if (redisUrl) await waitFor(() => server.store.ready, 5000, 'the redis store to be ready');
   const address = `127.0.0.1:${server.grpcPort}`;
   const clients: DataServiceClient[] = [];
   const newClient = () => {

@@ -46,7 +46,7 @@ export function decodeEntry(raw: unknown): LogEntry {
   if (!Array.isArray(raw) || typeof raw[0] !== 'string' || !Array.isArray(raw[1])) throw new CorruptEntry(String(raw), 'not an entry');
   const [id, fields] = raw as [string, unknown[]];
   const seq = Number(id.slice(0, id.indexOf('-')));
-  if (!/^\d+-1$/.test(id) || !Number.isSafeInteger(seq)) throw new CorruptEntry(id, 'its id is not <seq>-1');
+  if (!/^\d+-\d+$/.test(id) || !Number.isSafeInteger(seq)) throw new CorruptEntry(id, 'its id is not <seq>-<n>');
   const values = new Map<string, string>();
   for (let index = 0; index + 1 < fields.length; index += 2) values.set(String(fields[index]), String(fields[index + 1]));
   const endJson = values.get('e');

@@ -6,6 +6,10 @@ import { CorruptEntry, decodeEntry, type LogEntry } from './codec';
 import type { StreamKeys } from './keys';
 import type { RedisLink } from './link';
 import type { StreamMeta } from './meta';
+import { READ } from './scripts';
+
+/** The id names another stream now, or none: what this mirror read cannot go on. */
+class Replaced extends Error {}
 
 /** What a mirror needs from its store. */
 export interface MirrorHost {
@@ -49,6 +53,8 @@ export class RedisMirror implements StreamView {
   readonly model: string;
   readonly fingerprint: string | undefined;
   readonly abandonPolicy: StreamMeta['abandonPolicy'];
+  /** Which creation of the id this mirror reads ("" when it does not know). */
+  private readonly incarnation: string;
   /** Seq of tokens[0]. */
   private base = 0;
   private tokens: string[] = [];
@@ -77,6 +83,7 @@ export class RedisMirror implements StreamView {
     this.fingerprint = meta.fingerprint;
     this.abandonPolicy = meta.abandonPolicy;
     this.known = meta.nextSeq;
+    this.incarnation = meta.incarnation;
     host.listen(keys.channel, this.onMessage);
   }
 
@@ -234,7 +241,8 @@ export class RedisMirror implements StreamView {
         const entries = await this.fetch();
         if (this.disposed) return;
         this.fetchedOnce = true;
-        for (const entry of entries) this.ingest(entry);
+        // Decoded one by one: the readers get every good entry before a corrupt one.
+        for (const entry of entries) this.ingest(decodeEntry(entry));
         if (entries.length > 0) {
           emptyLooks = 0;
           continue;
@@ -245,6 +253,10 @@ export class RedisMirror implements StreamView {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     } catch (error) {
+      if (error instanceof Replaced) {
+        this.fail(new StreamFailure(StatusCode.UNAVAILABLE, error.message));
+        return;
+      }
       if (error instanceof CorruptEntry) {
         this.host.corrupt(this, error);
         this.fail(new StreamFailure(StatusCode.INTERNAL, `stream ${this.id}: ${error.message}`));
@@ -254,20 +266,18 @@ export class RedisMirror implements StreamView {
     }
   }
 
-  /** The next entries after what is buffered. */
-  private async fetch(): Promise<LogEntry[]> {
-    const { link } = this.host;
-    let start = this.cursor && this.cursor.next === this.bufferEnd ? `(${this.cursor.id}` : undefined;
-    if (start === undefined) {
-      // Where the log holds bufferEnd: the last run that starts at or before it (a direct seek, not a scan).
-      start = '-';
-      if (this.bufferEnd > 0) {
-        const before = (await link.command(this.keys.log, ['XREVRANGE', this.keys.log, `${this.bufferEnd}-1`, '-', 'COUNT', 1])) as unknown[];
-        if (before.length > 0) start = String((before[0] as unknown[])[0]);
-      }
-    }
-    const raw = (await link.command(this.keys.log, ['XRANGE', this.keys.log, start, '+', 'COUNT', FETCH_ENTRIES])) as unknown[];
-    return raw.map(decodeEntry);
+  /**
+   * The next entries after what is buffered, as Redis returns them: after
+   * the last entry read, or from the run that holds bufferEnd. One script, so
+   * the check that the id still names the stream this mirror started on (not
+   * a new one that reused it after it ended) and the read are one step.
+   */
+  private async fetch(): Promise<unknown[]> {
+    const cursor = this.cursor && this.cursor.next === this.bufferEnd ? this.cursor.id : '';
+    const reply = (await this.host.link.run(READ, [this.keys.meta, this.keys.log], [this.incarnation, cursor, this.bufferEnd, FETCH_ENTRIES])) as unknown[];
+    if (reply[0] === 'replaced') throw new Replaced(`stream ${this.id} ended and its id was reused before this replica read its end`);
+    if (reply[0] === 'gone') throw new Replaced(`stream ${this.id} is gone from the stream log`);
+    return reply[1] as unknown[];
   }
 
   private ingest(entry: LogEntry): void {
@@ -324,6 +334,9 @@ export class RedisMirror implements StreamView {
       this.host.inspect(this.id).then(
         (meta) => {
           if (!meta) return this.fail(new StreamFailure(StatusCode.UNAVAILABLE, `stream ${this.id} is gone from the stream log`));
+          if (this.incarnation && meta.incarnation !== this.incarnation) {
+            return this.fail(new StreamFailure(StatusCode.UNAVAILABLE, `stream ${this.id} ended and its id was reused before this replica read its end`));
+          }
           this.known = Math.max(this.known, meta.nextSeq);
           if (!meta.live) this.endExpected = true;
           this.pull();

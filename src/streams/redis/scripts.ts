@@ -43,7 +43,14 @@ local function finish(meta, log, template, channel, retention_ms)
   local e = cjson.decode(template)
   e.usage = { promptTokens = tonumber(m[2]), completionTokens = tonumber(m[1]) }
   local json = cjson.encode(e)
-  redis.call('XADD', log, m[1] .. '-1', 'e', json)
+  -- The end goes at the stored next seq; in a log someone wrote into by hand, just past its last entry.
+  local id = m[1] .. '-1'
+  local last = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
+  if #last > 0 then
+    local ms, sq = string.match(last[1][1], '^(%d+)-(%d+)$')
+    if tonumber(ms) >= tonumber(m[1]) then id = ms .. '-' .. string.format('%d', tonumber(sq) + 1) end
+  end
+  redis.call('XADD', log, id, 'e', json)
   redis.call('HSET', meta, 'state', 'ended', 'end', json)
   redis.call('HDEL', meta, 'lease', 'until', 'attached')
   redis.call('PEXPIRE', meta, retention_ms)
@@ -100,8 +107,10 @@ if m[4] ~= ARGV[2] then return {'seq', m[4]} end
 `;
 
 /**
- * KEYS meta, log. ARGV token, seq, count, text, lengths, channel, retention ms.
- * Appends one run as one entry with ID "<seq>-1". → {"ok"} | {reason, ...}
+ * KEYS meta, log. ARGV token, seq, count, text, lengths, channel, retention
+ * ms, and optionally the end JSON. Appends one run as one entry with ID
+ * "<seq>-1"; with an end, ends the stream right after it (a short generation
+ * is then one round trip). → {"ok", incarnation} | {reason, ...}
  */
 export const APPEND = script(
   'append',
@@ -109,8 +118,18 @@ export const APPEND = script(
   `${FENCE}
 redis.call('XADD', KEYS[2], ARGV[2] .. '-1', 't', ARGV[4], 'l', ARGV[5])
 local next = string.format('%d', tonumber(ARGV[2]) + tonumber(ARGV[3]))
+local retention_ms = tonumber(ARGV[7])
+if ARGV[8] then
+  redis.call('XADD', KEYS[2], next .. '-1', 'e', ARGV[8])
+  redis.call('HSET', KEYS[1], 'next', next, 'state', 'ended', 'end', ARGV[8])
+  redis.call('HDEL', KEYS[1], 'lease', 'until', 'attached')
+  redis.call('PEXPIRE', KEYS[1], retention_ms)
+  redis.call('PEXPIRE', KEYS[2], retention_ms)
+  redis.call('SPUBLISH', ARGV[6], 'e')
+  return {'ok', redis.call('HGET', KEYS[1], 'inc')}
+end
 redis.call('HSET', KEYS[1], 'next', next)
-redis.call('PEXPIRE', KEYS[2], until_ms - now + tonumber(ARGV[7]))
+redis.call('PEXPIRE', KEYS[2], until_ms - now + retention_ms)
 redis.call('SPUBLISH', ARGV[6], 't' .. next)
 return {'ok'}
 `,
@@ -312,5 +331,30 @@ local popped = redis.call('ZPOPMIN', KEYS[1], excess)
 local members = {}
 for i = 1, #popped, 2 do members[#members + 1] = popped[i] end
 return members
+`,
+);
+
+/**
+ * KEYS meta, log. ARGV incarnation ("" for any), cursor (the last entry read,
+ * "" for none), from seq, count. The next entries of the log after the
+ * cursor, or from the run that holds `from seq` (a seek, not a scan), if the
+ * stream is still the incarnation the reader started on.
+ * → {"ok", entries} | {"replaced"} | {"gone"}
+ */
+export const READ = script(
+  'read',
+  2,
+  `
+local inc = redis.call('HGET', KEYS[1], 'inc')
+if not inc then return {'gone'} end
+if ARGV[1] ~= '' and inc ~= ARGV[1] then return {'replaced'} end
+local start = '-'
+if ARGV[2] ~= '' then
+  start = '(' .. ARGV[2]
+elseif tonumber(ARGV[3]) > 0 then
+  local before = redis.call('XREVRANGE', KEYS[2], ARGV[3] .. '-1', '-', 'COUNT', 1)
+  if #before > 0 then start = before[1][1] end
+end
+return {'ok', redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', tonumber(ARGV[4]))}
 `,
 );

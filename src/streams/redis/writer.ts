@@ -73,12 +73,16 @@ export class RedisWriter implements StreamWriter {
   lastProgressAtMs = performance.now();
   readonly keys: StreamKeys;
   readonly token: string;
+  /** Which creation of the id this writer produces. */
+  readonly incarnation: string;
 
   private appended: number;
   private stored: number;
   private pending: string[] = [];
   private requestedEnd: StreamEnd | undefined;
   private endSent = false;
+  /** A write (append or end) is out, not yet answered. */
+  private writing = false;
   private settledEnd: StreamEnd | undefined;
   /** No more writes: ended, refused, or moved to another replica. */
   private done = false;
@@ -106,6 +110,7 @@ export class RedisWriter implements StreamWriter {
     this.stored = meta.nextSeq;
     this.keys = options.keys;
     this.token = options.token;
+    this.incarnation = meta.incarnation;
   }
 
   /** Receives the stream's channel messages (see notified). */
@@ -199,35 +204,54 @@ export class RedisWriter implements StreamWriter {
     else this.endListeners.push(listener);
   }
 
-  /** Sends what is waiting, in order: the run appended since the last flush, then the end. Returns how many commands it sent. */
+  /**
+   * Sends what is waiting: the run appended since the last write, else the
+   * end once every token is stored. One write at a time per stream: its
+   * order is then the order Redis applies them in (even when Redis lost its
+   * scripts and one is sent again), and whatever is appended while a write
+   * is out goes as one run in the next: under load, runs grow. Returns how
+   * many commands it sent.
+   */
   flush(): number {
-    if (this.done) return 0;
-    let commands = 0;
+    if (this.done || this.writing) return 0;
+    const end = this.requestedEnd && !this.endSent ? this.requestedEnd : undefined;
+    if (end) this.endSent = true;
     if (this.pending.length > 0) {
       const tokens = this.pending;
       this.pending = [];
       const seq = this.appended - tokens.length;
       const { text, lengths } = encodeRun(tokens);
-      commands++;
-      this.host.link
-        .run(APPEND, [this.keys.meta, this.keys.log], [this.token, seq, tokens.length, text, lengths, this.keys.channel, this.host.retentionMs])
-        .then(
-          (reply) => (isOk(reply) ? this.stored_(seq, tokens) : this.refused(reply)),
-          (error: unknown) => this.storeFailed(error),
-        );
+      const args = [this.token, seq, tokens.length, text, lengths, this.keys.channel, this.host.retentionMs, ...(end ? [encodeEnd(end)] : [])];
+      this.write(APPEND, args, (reply) => {
+        this.stored_(seq, tokens);
+        if (end) this.settle(end, 'stored', String(reply[1] ?? ''));
+      });
+      return 1;
     }
-    if (this.requestedEnd && !this.endSent) {
-      this.endSent = true;
-      const end = this.requestedEnd;
-      commands++;
-      this.host.link
-        .run(END, [this.keys.meta, this.keys.log], [this.token, this.appended, encodeEnd(end), this.keys.channel, this.host.retentionMs])
-        .then(
-          (reply) => (isOk(reply) ? this.settle(end, String((reply as unknown[])[1] ?? '')) : this.refused(reply)),
-          (error: unknown) => this.storeFailed(error),
-        );
+    if (end) {
+      const args = [this.token, this.appended, encodeEnd(end), this.keys.channel, this.host.retentionMs];
+      this.write(END, args, (reply) => this.settle(end, 'stored', String(reply[1] ?? '')));
+      return 1;
     }
-    return commands;
+    return 0;
+  }
+
+  /** One fenced write; `stored` runs when Redis took it. */
+  private write(script: typeof APPEND, args: Array<string | number>, stored: (reply: unknown[]) => void): void {
+    this.writing = true;
+    this.host.link
+      .run(script, [this.keys.meta, this.keys.log], args)
+      .then(
+        (reply) => (isOk(reply) ? stored(reply as unknown[]) : this.refused(reply)),
+        (error: unknown) => this.storeFailed(error),
+      )
+      .finally(() => this.written());
+  }
+
+  /** A write came back: what waited behind it goes in the next pipeline. */
+  private written(): void {
+    this.writing = false;
+    if (!this.done && (this.pending.length > 0 || (this.requestedEnd && !this.endSent))) this.host.schedule(this);
   }
 
   /** Extends the lease; a refusal means the stream ended elsewhere or is no longer ours. */
@@ -274,7 +298,7 @@ export class RedisWriter implements StreamWriter {
       promptTokens: this.promptTokens,
       nextSeq: this.stored,
       end: this.settledEnd,
-      incarnation: '',
+      incarnation: this.incarnation,
     };
   }
 
@@ -311,8 +335,14 @@ export class RedisWriter implements StreamWriter {
     return { promptTokens: usage?.promptTokens ?? this.promptTokens, completionTokens: usage?.completionTokens ?? this.appended };
   }
 
-  /** The end is what readers see now: stored by us, or found in Redis. */
-  private settle(end: StreamEnd, incarnation?: string): void {
+  /**
+   * The end is what readers see now. Where it is tells this process's
+   * readers how to get it: `stored` by this writer after its last token
+   * (handed over at once), found `inRedis` (written by another replica; read
+   * there), or only `here` (Redis is out of reach, or the id names another
+   * stream now: they get it as a failure after what they read).
+   */
+  private settle(end: StreamEnd, where: 'stored' | 'inRedis' | 'here', incarnation?: string): void {
     if (this.settledEnd) return;
     this.done = true;
     this.settledEnd = end;
@@ -320,8 +350,10 @@ export class RedisWriter implements StreamWriter {
     if (end.failure && !this.controller.signal.aborted) this.controller.abort(end.failure);
     this.wakeProducer();
     this.clearTimers();
-    if (incarnation !== undefined) this.host.mirrorOf(this.id)?.offerEnd(this.stored, end);
-    else this.host.mirrorOf(this.id)?.resync();
+    const mirror = this.host.mirrorOf(this.id);
+    if (where === 'stored') mirror?.offerEnd(this.stored, end);
+    else if (where === 'inRedis') mirror?.resync();
+    else if (end.failure) mirror?.fail(end.failure);
     this.host.ended(this, end, incarnation);
     for (const listener of this.endListeners.splice(0)) listener(end);
   }
@@ -336,7 +368,7 @@ export class RedisWriter implements StreamWriter {
         this.reconcile();
         return;
       case 'fenced':
-        this.release();
+        this.reconcile(); // another producer holds it: this one's (a takeover), or a new stream's that reused the id
         return;
       case 'expired':
         // Our lease ran out (this process was paused, or Redis was out of reach): we may not write again.
@@ -348,18 +380,25 @@ export class RedisWriter implements StreamWriter {
         return;
       default:
         this.host.logger.error({ streamId: this.id, reply }, 'the stream log refused a write');
-        this.settle(this.localFailure(StatusCode.UNAVAILABLE, `stream ${this.id} is no longer in the stream log (${reason})`));
+        this.settle(this.localFailure(StatusCode.UNAVAILABLE, `stream ${this.id} is no longer in the stream log (${reason})`), 'here');
     }
   }
 
-  /** Reads how the stream ended (it was ended elsewhere), or learns it moved. */
+  /**
+   * Reads how the stream ended (it was ended elsewhere), or learns it moved.
+   * If the id names another stream by now (this one ended while this replica
+   * could not renew its lease, and a new one reused the id), it ended here as
+   * it ended there: its producer was lost.
+   */
   private reconcile(): void {
     this.done = true;
     this.host.inspect(this.id).then(
       (meta) => {
-        if (!meta) this.settle(this.localFailure(StatusCode.UNAVAILABLE, `stream ${this.id} is gone from the stream log`));
-        else if (meta.end) this.settle(meta.end);
-        else this.release(); // live without us: a published stream within its grace, which another replica may take
+        if (!meta || meta.incarnation !== this.incarnation) {
+          const what = meta ? 'ended and its id was reused' : 'is gone from the stream log';
+          this.settle(this.localFailure(StatusCode.UNAVAILABLE, `producer lost: stream ${this.id} ${what} while this replica could not renew its lease`), 'here');
+        } else if (meta.end) this.settle(meta.end, 'inRedis');
+        else this.release(); // live without us: a published stream within its grace, which another replica took
       },
       (error: unknown) => this.storeFailed(error),
     );
@@ -381,8 +420,7 @@ export class RedisWriter implements StreamWriter {
     if (this.settledEnd) return;
     const failure = new StreamFailure(StatusCode.UNAVAILABLE, `the stream log is unavailable: ${(error as Error)?.message ?? error}`);
     this.host.logger.warn({ streamId: this.id, err: error }, 'stream log write failed; the stream ends with UNAVAILABLE');
-    this.host.mirrorOf(this.id)?.fail(failure);
-    this.settle(this.localFailure(failure.code, failure.message));
+    this.settle(this.localFailure(failure.code, failure.message), 'here');
   }
 
   /** A renewal that did not reach Redis: the lease may still run; the next renewal tries again. */

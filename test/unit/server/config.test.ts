@@ -31,7 +31,7 @@ describe('config', () => {
     [{ limits: { maxTokens: 0 } }, 'limits.maxTokens: must be a number >= 1, got 0'],
     [{ limits: { maxTokens: 10 } }, 'limits.defaultMaxTokens: 256 is above limits.maxTokens (10)'],
     [{ streams: { windowTokens: 'big' } }, 'streams.windowTokens: must be a number >= 1, got "big"'],
-    [{ port: 1 }, 'config.port: unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive)'],
+    [{ port: 1 }, 'config.port: unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive, redis)'],
     [{ deadlines: { Generat: { maxMs: 1 } } }, 'deadlines.Generat: unknown field (expected one of *, ListModels, Generate, Subscribe, Publish, StreamData, Cancel)'],
     [{ deadlines: { Generate: { defaultMs: 10, maxMs: 5 } } }, 'deadlines.Generate.defaultMs: 10 is above maxMs (5)'],
     [{ auth: { tokens: ['short'] } }, 'auth.tokens: must be an array of strings of at least 16 characters'],

@@ -1,0 +1,103 @@
+import { status } from '@grpc/grpc-js';
+import { DataServiceClient, type TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
+import { credentials } from '@grpc/grpc-js';
+import { httpRequest } from '../helpers/httpClient';
+import { freePort, type ServerProcess, serveProcess } from '../helpers/process';
+import { RedisServer } from '../helpers/redis';
+import { collect, request, waitFor } from '../helpers/server';
+
+/**
+ * Redis failing under a real relay process: loud and bounded, never silent
+ * loss. Unreachable at start, the relay serves but is not ready; lost
+ * mid-stream, the streams it served end with UNAVAILABLE and no call hangs;
+ * back, new streams work without a restart.
+ */
+
+const relays: ServerProcess[] = [];
+const servers: RedisServer[] = [];
+afterEach(async () => {
+  for (const relay of relays.splice(0)) {
+    relay.kill('SIGKILL');
+    await relay.exit;
+  }
+  for (const server of servers.splice(0)) await server.stop();
+});
+
+function config(url: string): Record<string, unknown> {
+  return {
+    models: [{ name: 'paced', backend: 'sim', ttftMs: 0, interTokenMs: 10 }],
+    streams: { store: 'redis' },
+    redis: { url, leaseMs: 1000, commandTimeoutMs: 500, connectTimeoutMs: 500 },
+  };
+}
+
+async function readyz(relay: ServerProcess): Promise<number> {
+  return (await httpRequest(relay.httpPort, '/readyz')).status;
+}
+
+it('Redis unreachable at start: the relay serves, /readyz is 503, calls get UNAVAILABLE, the log says why; once Redis is up, streams work without a restart', async () => {
+  const port = await freePort();
+  const lines: string[] = [];
+  const relay = await serveProcess(config(`redis://127.0.0.1:${port}`), 0, { lines });
+  relays.push(relay);
+  const client = new DataServiceClient(`127.0.0.1:${relay.grpcPort}`, credentials.createInsecure());
+  try {
+    expect(await readyz(relay)).toBe(503);
+    const refused = await collect(client.generate(request({ prompt: 'x', maxTokens: 3 })));
+    expect(refused.error?.code).toBe(status.UNAVAILABLE);
+    expect(refused.error?.details).toBe('the stream store (redis) is unreachable; retry later');
+    await waitFor(() => lines.some((line) => line.includes('redis connection failed; retrying with backoff')), 5000, 'the log line');
+    servers.push(await RedisServer.start({ port }));
+    await waitFor(() => lines.some((line) => line.includes('"redis connected"')), 10_000, 'the relay to connect');
+    expect(await readyz(relay)).toBe(200);
+    const { tokens, error } = await collect(client.generate(request({ prompt: 'x', maxTokens: 5 })));
+    expect(error).toBeUndefined();
+    expect(tokens).toHaveLength(5);
+  } finally {
+    client.close();
+  }
+}, 30_000);
+
+it('Redis killed mid-stream: the stream ends with UNAVAILABLE (no hang, no token twice), /readyz is 503; Redis restarted: new streams work', async () => {
+  const redis = await RedisServer.start();
+  servers.push(redis);
+  const relay = await serveProcess(config(redis.url));
+  relays.push(relay);
+  const client = new DataServiceClient(`127.0.0.1:${relay.grpcPort}`, credentials.createInsecure());
+  try {
+    await waitFor(() => true, 10);
+    expect(await readyz(relay)).toBe(200);
+    const flowing = new Promise<{ chunks: TokenChunk[]; code?: number; details?: string }>((resolve) => {
+      const call = client.generate(request({ prompt: 'x', maxTokens: 3000, seed: 2 }));
+      const chunks: TokenChunk[] = [];
+      call.on('data', (chunk: TokenChunk) => chunks.push(chunk));
+      call.on('error', (error: { code?: number; details?: string }) => resolve({ chunks, code: error.code, details: error.details }));
+      call.on('end', () => resolve({ chunks }));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const killedAt = performance.now();
+    await redis.kill();
+    const { chunks, code, details } = await flowing;
+    expect(performance.now() - killedAt).toBeLessThan(3000);
+    expect(code).toBe(status.UNAVAILABLE);
+    expect(details).toMatch(/the stream log is unavailable/);
+    // Every token once, in order, before the status.
+    let next = 0;
+    for (const chunk of chunks) {
+      expect(chunk.seq).toBe(next);
+      next += chunk.tokens.length;
+    }
+    expect(next).toBeGreaterThan(5);
+    await waitFor(() => true, 10);
+    expect(await readyz(relay)).toBe(503);
+    await redis.restart();
+    const deadline = Date.now() + 10_000;
+    while ((await readyz(relay)) !== 200 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await readyz(relay)).toBe(200);
+    const { tokens, error } = await collect(client.generate(request({ prompt: 'x', maxTokens: 5 })));
+    expect(error).toBeUndefined();
+    expect(tokens).toHaveLength(5);
+  } finally {
+    client.close();
+  }
+}, 30_000);
