@@ -1,11 +1,10 @@
 import { status } from '@grpc/grpc-js';
 import { FinishReason } from '../../src/gen/tokenrelay/v1/data_service';
 import { tokenize } from '../../src/models/tokenizer';
-import { collect, expectContiguous, request, startTestServer, type TestServer } from '../helpers/server';
+import { RedisServer } from '../helpers/redis';
+import { collect, expectContiguous, request, startTestServer, type TestServer, waitFor } from '../helpers/server';
 
 let t: TestServer;
-beforeAll(async () => (t = await startTestServer()));
-afterAll(() => t.close());
 
 const PROMPT = 'The quick brown fox jumps over the lazy dog, then naps in the sun.';
 
@@ -15,7 +14,19 @@ async function finishedStream(streamId: string): Promise<string[]> {
   return tokens;
 }
 
-describe('Subscribe', () => {
+/** The same behaviour on both stores: the memory store, and the redis store on a real redis-server. */
+describe.each(['memory', 'redis'] as const)('Subscribe on the %s store', (store) => {
+  let redis: RedisServer | undefined;
+  beforeAll(async () => {
+    if (store === 'redis') redis = await RedisServer.start();
+    t = await startTestServer(redis ? { streams: { store: 'redis' }, redis: { url: redis.url } } : {});
+    await waitFor(() => t.server.store.ready, 5000, 'the store to be ready');
+  });
+  afterAll(async () => {
+    await t.close();
+    await redis?.stop();
+  });
+
   it('replays a finished stream from 0 with the same tokens, seqs and usage', async () => {
     const original = await finishedStream('replay-1');
     const { chunks, tokens, error } = await collect(t.client.subscribe({ streamId: 'replay-1', fromSeq: 0 }));
@@ -70,5 +81,25 @@ describe('Subscribe', () => {
     expect(b.tokens).toEqual(source.tokens);
     expectContiguous(a.chunks);
     expectContiguous(b.chunks);
+  });
+
+  it('past the current end of a live stream waits for that token, then gives exactly the rest', async () => {
+    const generate = collect(t.client.generate(request({ model: 'slow', prompt: 'x', maxTokens: 30, seed: 8, streamId: 'ahead-1' })));
+    await new Promise((resolve) => setTimeout(resolve, 60)); // a few tokens in, far from 20
+    const { chunks, tokens, error } = await collect(t.client.subscribe({ streamId: 'ahead-1', fromSeq: 20 }));
+    const source = await generate;
+    expect(error).toBeUndefined();
+    expect(tokens).toEqual(source.tokens.slice(20));
+    expectContiguous(chunks, 20);
+  });
+
+  it('past the end of a live stream that then ends short of it is OUT_OF_RANGE', async () => {
+    const generate = collect(t.client.generate(request({ model: 'slow', prompt: 'x', maxTokens: 10, streamId: 'ahead-2' })));
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    const { tokens, error } = await collect(t.client.subscribe({ streamId: 'ahead-2', fromSeq: 25 }));
+    await generate;
+    expect(tokens).toEqual([]);
+    expect(error?.code).toBe(status.OUT_OF_RANGE);
+    expect(error?.details).toBe('from_seq: 25 is past the end of finished stream ahead-2, which has 10 tokens');
   });
 });
