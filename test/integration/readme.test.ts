@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseConfig } from '../../src/server/config';
 import { startTestServer, type TestServer } from '../helpers/server';
 
 /** The README's SDK example, run as written against a real server (only the address and import path differ). */
@@ -45,5 +46,20 @@ describe('the README', () => {
     expect(replayed.flatMap(([, tokens]) => tokens)).toHaveLength(10);
     expect(logged).toContainEqual([3]);
     expect(logged).toContainEqual([['one']]);
+  });
+
+  it('every config example is a config the server accepts', () => {
+    const readme = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```json\n([\s\S]*?)```/g)].map((match) => JSON.parse(match[1]) as Record<string, unknown>);
+    const configs = blocks.filter((block) => ['models', 'streams', 'redis', 'limits'].some((key) => key in block));
+    expect(configs.length).toBeGreaterThanOrEqual(3);
+    const saved = process.env.VLLM_API_KEY;
+    process.env.VLLM_API_KEY = 'an-example-key'; // the upstream example names it
+    try {
+      for (const config of configs) expect(() => parseConfig(config)).not.toThrow();
+    } finally {
+      if (saved === undefined) delete process.env.VLLM_API_KEY;
+      else process.env.VLLM_API_KEY = saved;
+    }
   });
 });
