@@ -1,4 +1,5 @@
 import { StatusCode, StreamFailure } from '../streams/status';
+import { stopStream } from '../service/streams';
 import type { HttpContext, HttpHandler } from './context';
 import { sendJson } from './errors';
 
@@ -12,7 +13,7 @@ export function cancelStream(context: HttpContext): HttpHandler {
   return async (call) => {
     const id = call.params[0];
     call.streamId = id;
-    const cancelled = await context.store.stop(id, new StreamFailure(StatusCode.CANCELLED, `stream ${id} was cancelled by DELETE /v1/streams/${id}`));
+    const cancelled = await stopStream(context, id, new StreamFailure(StatusCode.CANCELLED, `stream ${id} was cancelled by DELETE /v1/streams/${id}`));
     sendJson(call.response, 200, { id, object: 'stream', cancelled });
   };
 }

@@ -3,11 +3,12 @@ import type { CancelRequest, CancelResponse } from '../gen/tokenrelay/v1/data_se
 import { StatusCode, StreamFailure } from '../streams/status';
 import type { ServiceContext } from './context';
 import { toServiceError } from './status';
+import { stopStream } from './streams';
 
 export function cancel(context: ServiceContext) {
   return (call: ServerUnaryCall<CancelRequest, CancelResponse>, callback: sendUnaryData<CancelResponse>) => {
     const { streamId } = call.request;
-    context.store.stop(streamId, new StreamFailure(StatusCode.CANCELLED, `stream ${streamId} was cancelled by a Cancel call`)).then(
+    stopStream(context, streamId, new StreamFailure(StatusCode.CANCELLED, `stream ${streamId} was cancelled by a Cancel call`)).then(
       (cancelled) => callback(null, { streamId, cancelled }),
       (error: unknown) => callback(toServiceError(error)),
     );

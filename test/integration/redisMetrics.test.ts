@@ -1,4 +1,4 @@
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
 import { httpRequest } from '../helpers/httpClient';
 import { RedisServer } from '../helpers/redis';
@@ -58,4 +58,17 @@ it('counts a lease takeover on the replica a resumable publisher moves to', asyn
   expect(await metric(b, 'tokenrelay_redis_lease_takeovers_total')).toBe(before + 1);
   const { tokens } = await collect(b.client.subscribe({ streamId: 'moves', fromSeq: 0 }));
   expect(tokens).toEqual(['a', 'b', 'c']);
+});
+
+it('stream ids that look like key patterns, hash tags or second lines are INVALID_ARGUMENT on every RPC, and no key is made for them', async () => {
+  const before = await redis.cli('DBSIZE');
+  for (const streamId of ['a{b}', '*', 'x\nFLUSHALL', 'metrics:{moves}:meta', '}']) {
+    const generated = await collect(a.client.generate(request({ prompt: 'x', streamId })));
+    expect(generated.error?.code).toBe(status.INVALID_ARGUMENT);
+    const subscribed = await collect(a.client.subscribe({ streamId, fromSeq: 0 }));
+    expect(subscribed.error?.code).toBe(status.INVALID_ARGUMENT);
+    const cancelled = await new Promise<ServiceError | null>((resolve) => a.client.cancel({ streamId }, (error: ServiceError | null) => resolve(error)));
+    expect(cancelled?.code).toBe(status.INVALID_ARGUMENT);
+  }
+  expect(await redis.cli('DBSIZE')).toBe(before);
 });
