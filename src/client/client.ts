@@ -8,7 +8,7 @@ import {
 } from '../gen/tokenrelay/v1/data_service';
 import { DEFAULT_CLIENT_DEADLINES, type DeadlineDefaults } from '../interceptors/client/deadline';
 import { clientInterceptors } from '../interceptors/client';
-import type { BackoffOptions } from './backoff';
+import type { BackoffOptions } from '../common/backoff';
 import { channelOptions } from './channel';
 import { TokenRelayError } from './errors';
 import { ResumableStream, type StreamOptions, generationOpener, generationRequest, withMetadata } from './generate';

@@ -1,5 +1,5 @@
 import { status as Status, type ServiceError } from '@grpc/grpc-js';
-import { STREAM_ENDED_TRAILER } from '../headers';
+import { STREAM_ENDED_TRAILER } from '../common/headers';
 
 /** A failed call or stream, with its status code and the server's message. */
 export class TokenRelayError extends Error {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type CallOptions, type ClientReadableStream, Metadata, status as Status } from '@grpc/grpc-js';
 import { type DataServiceClient, FinishReason, GenerateRequest, type TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import { type BackoffOptions, DEFAULT_BACKOFF, fullJitterDelayMs, sleep } from './backoff';
+import { type BackoffOptions, RetryBudget, sleep } from '../common/backoff';
 import { MessageQueue } from './chunkQueue';
 import { TokenRelayError, isTransient } from './errors';
 
@@ -91,7 +91,6 @@ export class ResumableStream implements AsyncIterable<TokenChunk> {
 
   async *[Symbol.asyncIterator](): AsyncGenerator<TokenChunk, void, undefined> {
     const { signal } = this.options;
-    const backoff: Required<BackoffOptions> = { ...DEFAULT_BACKOFF, ...(typeof this.options.resume === 'object' ? this.options.resume : {}) };
     const resume = this.options.resume !== false;
     const deadline = this.options.deadlineMs === undefined ? undefined : Date.now() + this.options.deadlineMs;
     if (deadline !== undefined && this.options.deadlineMs! <= 0) {
@@ -100,8 +99,7 @@ export class ResumableStream implements AsyncIterable<TokenChunk> {
     const idleTimeoutMs = this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     let finished = false;
     let failed = false;
-    let retries = 0;
-    let firstFailureMs: number | undefined;
+    const budget = new RetryBudget(typeof this.options.resume === 'object' ? this.options.resume : {}, deadline);
     let delivered = false;
     let call: ClientReadableStream<TokenChunk> | undefined;
     let queue: MessageQueue<TokenChunk> | undefined;
@@ -130,8 +128,7 @@ export class ResumableStream implements AsyncIterable<TokenChunk> {
             const chunk = this.trim(raw);
             if (!chunk) continue;
             delivered = true;
-            retries = 0;
-            firstFailureMs = undefined;
+            budget.reset();
             this.nextSeq = chunk.seq + chunk.tokens.length;
             if (chunk.finishReason !== FinishReason.FINISH_REASON_UNSPECIFIED) finished = true;
             yield chunk;
@@ -144,18 +141,14 @@ export class ResumableStream implements AsyncIterable<TokenChunk> {
           if (signal?.aborted) throw signal.reason;
           const transient = stalled || isTransient(error);
           if (!resume || !transient) throw this.explain(error);
-          const now = Date.now();
-          firstFailureMs ??= now;
-          const delayMs = fullJitterDelayMs(retries, backoff);
-          const outOfTime = now - firstFailureMs + delayMs > backoff.maxTotalMs || (deadline !== undefined && now + delayMs >= deadline);
-          if (retries >= backoff.maxAttempts || outOfTime) {
+          const delayMs = budget.next();
+          if (delayMs === undefined) {
             throw new TokenRelayError(
               Status.UNAVAILABLE,
-              `stream ${this.streamId} lost at seq ${this.nextSeq} and not resumed after ${retries} retries: ${TokenRelayError.from(error).details}`,
+              `stream ${this.streamId} lost at seq ${this.nextSeq} and not resumed after ${budget.retries} retries: ${TokenRelayError.from(error).details}`,
               { cause: error },
             );
           }
-          retries++;
           this.reconnects++;
           await sleep(delayMs, signal);
         } finally {

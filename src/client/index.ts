@@ -5,5 +5,5 @@ export { ResumableStream, type StreamOptions } from './generate';
 export { Session, type SessionGeneration } from './session';
 export { type PublishOptions, type TokenSource } from './publish';
 export { TokenRelayError, isTransient } from './errors';
-export { fullJitterDelayMs, type BackoffOptions, DEFAULT_BACKOFF } from './backoff';
+export { fullJitterDelayMs, type BackoffOptions, DEFAULT_BACKOFF } from '../common/backoff';
 export { channelOptions } from './channel';

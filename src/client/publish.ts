@@ -1,8 +1,8 @@
-import { type CallOptions, type ClientWritableStream, type Metadata, status as Status } from '@grpc/grpc-js';
+import { type CallOptions, type ClientWritableStream, type Metadata } from '@grpc/grpc-js';
 import type { DataServiceClient, PublishRequest, PublishResponse } from '../gen/tokenrelay/v1/data_service';
 import { TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import { type BackoffOptions, DEFAULT_BACKOFF, fullJitterDelayMs, sleep } from './backoff';
-import { NEXT_SEQ_HEADER } from '../headers';
+import { type BackoffOptions, RetryBudget, sleep } from '../common/backoff';
+import { NEXT_SEQ_HEADER } from '../common/headers';
 import { TokenRelayError, isTransient } from './errors';
 
 
@@ -56,11 +56,10 @@ export async function publishStream(
   callOptions: () => CallOptions,
 ): Promise<PublishResponse> {
   const resume = options.resume !== false;
-  const backoff = { ...DEFAULT_BACKOFF, ...(typeof options.resume === 'object' ? options.resume : {}) };
+  const budget = new RetryBudget(typeof options.resume === 'object' ? options.resume : {});
   const sent: string[] = [];
   const pending = batches(source, options.chunkTokens ?? 256);
   let sourceDone = false;
-  let retries = 0;
   let startSeq: number | undefined;
   for (;;) {
     if (options.signal?.aborted) throw options.signal.reason;
@@ -94,7 +93,7 @@ export async function publishStream(
         const seq = startSeq + sent.length;
         sent.push(...next.value);
         await write(seq, next.value);
-        retries = 0;
+        budget.reset();
       }
       writer.end();
       const result = await response;
@@ -102,16 +101,12 @@ export async function publishStream(
       return { ...result, tokensAccepted: result.nextSeq - startSeq };
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
-      if (!resume || !isTransient(error) || retries >= backoff.maxAttempts) throw TokenRelayError.from(error);
+      const delayMs = resume && isTransient(error) ? budget.next() : undefined;
+      if (delayMs === undefined) throw TokenRelayError.from(error);
       writer.cancel();
-      await sleep(fullJitterDelayMs(retries++, backoff), options.signal);
+      await sleep(delayMs, options.signal);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
   }
-}
-
-/** A publish that failed before it could start, as a rejected promise with a clear error. */
-export function invalidPublish(message: string): Promise<never> {
-  return Promise.reject(new TokenRelayError(Status.INVALID_ARGUMENT, message));
 }

@@ -8,10 +8,6 @@ const TO_PROTO: Record<FinishReason, ProtoFinishReason> = {
   error: ProtoFinishReason.FINISH_REASON_ERROR,
 };
 
-export function finishReasonToProto(reason: FinishReason): ProtoFinishReason {
-  return TO_PROTO[reason];
-}
-
 /** The stream log's reason for a proto finish reason set by a publisher; undefined when unset. */
 export function finishReasonFromProto(reason: ProtoFinishReason): FinishReason | undefined {
   switch (reason) {

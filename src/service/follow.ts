@@ -1,6 +1,6 @@
 import { Metadata, type ServerWritableStream } from '@grpc/grpc-js';
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import { STREAM_ENDED_TRAILER } from '../headers';
+import { STREAM_ENDED_TRAILER } from '../common/headers';
 import { StatusCode, StreamFailure, asFailure } from '../streams/status';
 import type { StreamReader, StreamWriter } from '../streams/store';
 import { callDeadlineMs, callRequestId } from './callContext';

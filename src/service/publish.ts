@@ -1,6 +1,6 @@
 import { Metadata, type sendUnaryData, type ServerReadableStream } from '@grpc/grpc-js';
 import type { PublishRequest, PublishResponse, TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import { NEXT_SEQ_HEADER } from '../headers';
+import { NEXT_SEQ_HEADER } from '../common/headers';
 import { StatusCode, StreamFailure, asFailure } from '../streams/status';
 import type { StreamWriter } from '../streams/store';
 import type { ServiceContext } from './context';

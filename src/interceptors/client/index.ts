@@ -1,5 +1,5 @@
 import type { Interceptor } from '@grpc/grpc-js';
-import type { BackoffOptions } from '../../client/backoff';
+import type { BackoffOptions } from '../../common/backoff';
 import { type DeadlineDefaults, deadlineInterceptor } from './deadline';
 import { requestIdInterceptor } from './requestId';
 import { retryInterceptor } from './retry';

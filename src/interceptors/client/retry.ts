@@ -1,5 +1,5 @@
 import { type Interceptor, InterceptingCall, type Metadata, type StatusObject, status as Status } from '@grpc/grpc-js';
-import { type BackoffOptions, DEFAULT_BACKOFF, fullJitterDelayMs } from '../../client/backoff';
+import { type BackoffOptions, RetryBudget } from '../../common/backoff';
 
 /**
  * Retries idempotent unary calls (ListModels, Cancel: asking twice is
@@ -8,7 +8,6 @@ import { type BackoffOptions, DEFAULT_BACKOFF, fullJitterDelayMs } from '../../c
  * streams are resumed by the SDK from their last sequence number instead.
  */
 export function retryInterceptor(methods: readonly string[], backoff: BackoffOptions = {}): Interceptor {
-  const maxAttempts = backoff.maxAttempts ?? DEFAULT_BACKOFF.maxAttempts;
   return (options, nextCall) => {
     const method = options.method_definition.path.split('/').pop() ?? '';
     if (!methods.includes(method) || options.method_definition.requestStream || options.method_definition.responseStream) {
@@ -21,18 +20,16 @@ export function retryInterceptor(methods: readonly string[], backoff: BackoffOpt
         savedMetadata = metadata;
         let response: unknown;
         let deliver: ((message: unknown) => void) | undefined;
-        let retries = 0;
+        const deadline = options.deadline instanceof Date ? options.deadline.getTime() : options.deadline;
+        const budget = new RetryBudget(backoff, deadline);
         const finish = (status: StatusObject, nextStatus: (status: StatusObject) => void) => {
           if (deliver && response !== undefined) deliver(response);
           nextStatus(status);
         };
-        const shouldRetry = (status: StatusObject) => {
-          if (status.code !== Status.UNAVAILABLE || retries >= maxAttempts) return false;
-          const deadline = options.deadline instanceof Date ? options.deadline.getTime() : options.deadline;
-          return deadline === undefined || Date.now() < deadline;
-        };
-        const retry = (nextStatus: (status: StatusObject) => void) => {
-          const delayMs = fullJitterDelayMs(retries++, backoff);
+        /** Retries the call after the budget's wait, or ends it with the status when it is not worth retrying. */
+        const retryOrFinish = (status: StatusObject, nextStatus: (status: StatusObject) => void) => {
+          const delayMs = status.code === Status.UNAVAILABLE ? budget.next() : undefined;
+          if (delayMs === undefined) return finish(status, nextStatus);
           setTimeout(() => {
             let call: ReturnType<typeof nextCall>;
             try {
@@ -43,7 +40,7 @@ export function retryInterceptor(methods: readonly string[], backoff: BackoffOpt
             }
             call.start(savedMetadata, {
               onReceiveMessage: (message: unknown) => (response = message),
-              onReceiveStatus: (status: StatusObject) => (shouldRetry(status) ? retry(nextStatus) : finish(status, nextStatus)),
+              onReceiveStatus: (status: StatusObject) => retryOrFinish(status, nextStatus),
             });
             call.sendMessage(savedRequest);
             call.halfClose();
@@ -55,8 +52,7 @@ export function retryInterceptor(methods: readonly string[], backoff: BackoffOpt
             deliver = nextMessage;
           },
           onReceiveStatus(status, nextStatus) {
-            if (shouldRetry(status)) retry(nextStatus);
-            else finish(status, nextStatus);
+            retryOrFinish(status, nextStatus);
           },
         });
       },

@@ -1,5 +1,5 @@
 import pRetry from 'p-retry';
-import { fullJitterDelayMs, sleep } from '../../client/backoff';
+import { fullJitterDelayMs, sleep } from '../../common/backoff';
 import { StatusCode } from '../../streams/status';
 import { UpstreamError } from './errors';
 

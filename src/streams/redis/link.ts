@@ -1,6 +1,6 @@
 import { createClient, createCluster } from '@redis/client';
 import type { Logger } from 'pino';
-import { fullJitterDelayMs } from '../../client/backoff';
+import { fullJitterDelayMs } from '../../common/backoff';
 import type { Script } from './scripts';
 
 /** How to reach Redis. */

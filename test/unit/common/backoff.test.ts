@@ -1,4 +1,4 @@
-import { DEFAULT_BACKOFF, fullJitterDelayMs } from '../../../src/client/backoff';
+import { DEFAULT_BACKOFF, RetryBudget, fullJitterDelayMs } from '../../../src/common/backoff';
 
 /** A deterministic "random" source cycling through the given values. */
 function sequence(...values: number[]): () => number {
@@ -37,5 +37,28 @@ describe('full-jitter backoff schedule', () => {
   it('has sensible defaults', () => {
     expect(DEFAULT_BACKOFF).toEqual({ baseMs: 100, capMs: 5000, maxAttempts: 8, maxTotalMs: 30_000 });
     expect(fullJitterDelayMs(0, {}, () => 0.5)).toBe(50);
+  });
+});
+
+describe('a retry budget', () => {
+  it('gives full-jitter waits until its attempts run out, and starts over after a reset', () => {
+    const budget = new RetryBudget({ baseMs: 100, capMs: 1000, maxAttempts: 3, maxTotalMs: 60_000 }, undefined, () => 0.5);
+    expect([budget.next(0), budget.next(0), budget.next(0), budget.next(0)]).toEqual([50, 100, 200, undefined]);
+    expect(budget.retries).toBe(3);
+    budget.reset();
+    expect(budget.next(0)).toBe(50);
+  });
+
+  it('gives no wait that would pass its total time, counted from the first failure', () => {
+    const budget = new RetryBudget({ baseMs: 1000, capMs: 1000, maxAttempts: 100, maxTotalMs: 2000 }, undefined, () => 0.5);
+    expect(budget.next(10_000)).toBe(500);
+    expect(budget.next(11_000)).toBe(500);
+    expect(budget.next(11_600)).toBeUndefined(); // 1,600 + 500 > 2,000
+  });
+
+  it('gives no wait that would reach the deadline', () => {
+    const budget = new RetryBudget({ baseMs: 1000, capMs: 1000 }, 10_400, () => 0.5);
+    expect(budget.next(9_000)).toBe(500);
+    expect(budget.next(9_900)).toBeUndefined(); // 9,900 + 500 reaches 10,400
   });
 });
