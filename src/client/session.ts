@@ -23,14 +23,26 @@ interface Pending {
   wake?: () => void;
 }
 
+/** Chunks a session holds for loops that have not taken them before it stops reading the call. */
+const SESSION_HIGH_WATER_CHUNKS = 64;
+
 /**
  * A StreamData session: several generations over one call, each its own
  * async iterable, started and cancelled by messages (no RST_STREAM per
  * cancel), plus ping. Close it to half-close; the server then ends the call
  * once every generation has ended.
+ *
+ * Memory is bounded as on the server: once 64 chunks wait for loops that
+ * have not taken them, the session stops reading the call, so HTTP/2 flow
+ * control pauses the server's producers, until the loops have taken half.
+ * The generations of one session share that one call: a loop that stops
+ * reading holds the others too (start independent generations with
+ * generate() to pace them apart).
  */
 export class Session {
   private readonly generations = new Map<string, Pending>();
+  /** Chunks received and not yet taken by a loop, over every generation. */
+  private buffered = 0;
   private readonly pings = new Map<string, (serverTimeMs: number) => void>();
   private failure: TokenRelayError | undefined;
   private readonly ended: Promise<void>;
@@ -63,6 +75,7 @@ export class Session {
     this.call.write({ requestId, start: GenerateRequest.fromPartial(request) });
     const call = this.call;
     const generations = this.generations;
+    const took = (count: number) => this.took(count);
     return {
       requestId,
       cancel: () => {
@@ -73,6 +86,7 @@ export class Session {
           for (;;) {
             const chunk = pending.chunks.shift();
             if (chunk) {
+              took(1);
               yield chunk;
               continue;
             }
@@ -82,6 +96,7 @@ export class Session {
           }
         } finally {
           if (!pending.done) call.write({ requestId, cancel: {} });
+          took(pending.chunks.splice(0).length); // what a loop that left early did not take
           generations.delete(requestId);
         }
       },
@@ -125,8 +140,15 @@ export class Session {
     const chunk = response.chunk;
     if (!chunk || chunk.heartbeat) return;
     pending.chunks.push(chunk);
+    if (++this.buffered >= SESSION_HIGH_WATER_CHUNKS && !this.call.isPaused()) this.call.pause();
     if (chunk.finishReason !== FinishReason.FINISH_REASON_UNSPECIFIED) pending.done = true;
     pending.wake?.();
+  }
+
+  /** Loops took (or dropped) chunks: read the call again once half the high water is free. */
+  private took(count: number): void {
+    this.buffered -= count;
+    if (this.buffered < SESSION_HIGH_WATER_CHUNKS / 2 && this.call.isPaused()) this.call.resume();
   }
 
   private settle(pending: Pending, error: TokenRelayError): void {

@@ -12,7 +12,7 @@ import { TcpProxy } from '../helpers/tcpProxy';
 let t: TestServer;
 let sdk: TokenRelayClient;
 beforeAll(async () => {
-  t = await startTestServer({ streams: { resumeGraceMs: 5000 } });
+  t = await startTestServer({ streams: { resumeGraceMs: 5000 }, limits: { maxTokens: 200_000 } });
   sdk = createClient(t.address);
 });
 afterAll(async () => {
@@ -27,6 +27,27 @@ async function tokensOf(iterable: AsyncIterable<{ tokens: string[] }>): Promise<
 }
 
 describe('the SDK', () => {
+  it('a session whose loop stops reading holds a bounded buffer: the server\'s producer pauses, and every token still arrives in order', async () => {
+    const session = sdk.session();
+    const generation = session.start({ model: 'sim', prompt: 'x', maxTokens: 200_000, seed: 5 }, 'big');
+    const iterator = generation[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    const streamId = (first.value as { streamId: string }).streamId;
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the loop does not read
+    const stream = t.server.registry.get(streamId);
+    expect(stream?.producerPaused).toBe(true);
+    expect(stream!.nextSeq).toBeLessThan(100_000);
+    let count = (first.value as { tokens: string[] }).tokens.length;
+    let seq = count;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+      expect(next.value.seq).toBe(seq);
+      seq += next.value.tokens.length;
+      count += next.value.tokens.length;
+    }
+    expect(count).toBe(200_000);
+    await session.close();
+  });
+
   it('generate() yields the tokens with their stream id, hides heartbeats, ends after the final chunk', async () => {
     const stream = sdk.generate({ model: 'echo', prompt: 'SDK says hello' });
     const chunks = [];
