@@ -14,3 +14,6 @@ export const NEXT_SEQ_HEADER = 'tokenrelay-next-seq';
  * status again, so a client should not retry it.
  */
 export const STREAM_ENDED_TRAILER = 'tokenrelay-stream-ended';
+
+/** Request and response header with the call's request id (the server's logs name every call by it). */
+export const REQUEST_ID_KEY = 'x-request-id';

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bearerTokenCheck } from '../interceptors/server/auth';
 import { REQUEST_ID_KEY, requestIdFrom } from '../interceptors/server/requestId';
+import { CallState } from '../service/callContext';
 import { cancelStream } from './cancelStream';
 import { chatCompletions } from './chatCompletions';
 import type { HttpCall, HttpContext, HttpHandler } from './context';
@@ -56,9 +57,10 @@ export function createHttpApi(options: HttpApiOptions): HttpApi {
   return (request, response, url) => {
     const requestId = requestIdOf(request);
     response.setHeader(REQUEST_ID_KEY, requestId);
-    const call: HttpCall = { request, response, url, params: [], requestId };
+    const call: HttpCall = { request, response, url, params: [], context: new CallState(requestId) };
     const startedMs = performance.now();
     response.on('close', () => {
+      call.context.end();
       context.logger.info(
         {
           requestId,
@@ -126,8 +128,8 @@ function requestIdOf(request: IncomingMessage): string {
 
 /** Answers a handler's error: an OpenAI-shaped body, or, once an SSE response has begun, the end of the connection. */
 function fail(context: HttpContext, call: HttpCall, error: unknown): void {
-  const httpError = toHttpError(error, call.requestId);
-  if (httpError.status === 500) context.logger.error({ err: error, requestId: call.requestId }, 'http handler failed');
+  const httpError = toHttpError(error, call.context.requestId);
+  if (httpError.status === 500) context.logger.error({ err: error, requestId: call.context.requestId }, 'http handler failed');
   if (call.response.destroyed) return; // the client is gone: nobody to answer
   if (call.response.headersSent) {
     call.response.destroy();

@@ -7,7 +7,7 @@ import { ChatChunkFormatter, type CompletionInfo, completionBody } from './chatF
 import { type ChatCall, parseChatRequest } from './chatRequest';
 import { type HttpCall, type HttpContext, type HttpHandler, STREAM_ID_HEADER } from './context';
 import { readJsonBody } from './body';
-import { armDeadline, type FollowDeadline } from './deadline';
+import { armDeadline, type FollowDeadline, httpDeadlineMs } from './deadline';
 import { fromFailure, sendJson } from './errors';
 import { HttpOutput, sseChunkOutput } from './httpOutput';
 import { sseEvent, startSse } from './sse';
@@ -22,7 +22,8 @@ import { sseEvent, startSse } from './sse';
 export function chatCompletions(context: HttpContext): HttpHandler {
   return async (call) => {
     const chat = parseChatRequest(await readJsonBody(call.request, context.config.limits.maxMessageBytes));
-    const { stream, writer } = await startGeneration(context, chat.request, { requestId: call.requestId });
+    call.context.deadlineMs = httpDeadlineMs(context, 'Generate');
+    const { stream, writer } = await startGeneration(context, chat.request, call.context);
     const reader = stream.openReader(0);
     call.streamId = stream.id;
     const output = new HttpOutput(call.response);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../server/metrics';
+import type { CallState } from '../service/callContext';
 import type { ServiceContext } from '../service/context';
 
 /** What the HTTP handlers need: what the gRPC handlers have, and the metrics they count tokens in. */
@@ -14,8 +15,8 @@ export interface HttpCall {
   url: URL;
   /** The path's captured parts (a stream id), decoded. */
   params: string[];
-  /** The request id: the client's x-request-id, or a fresh one; echoed in the response. */
-  requestId: string;
+  /** The call's context, as a gRPC call has one: its request id (the client's x-request-id, or a fresh one; echoed in the response), its deadline once a handler sets it, a signal aborted when the response closes. */
+  context: CallState;
   /** Set by a handler for the request log line. */
   streamId?: string;
 }

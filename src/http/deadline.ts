@@ -33,3 +33,13 @@ export function armDeadline(context: HttpContext, method: 'Generate' | 'Subscrib
   timer.unref();
   return { expired: () => failure, clear: () => clearTimeout(timer) };
 }
+
+/**
+ * The deadline a generation started over HTTP plans by (an upstream starts
+ * no retry past it), as a gRPC call that sets none gets it: now plus the
+ * method's default; Infinity for none.
+ */
+export function httpDeadlineMs(context: HttpContext, method: 'Generate' | 'Subscribe'): number {
+  const defaultMs = deadlineFor(context.config, method).defaultMs;
+  return defaultMs > 0 ? Date.now() + defaultMs : Infinity;
+}

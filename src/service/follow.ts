@@ -3,7 +3,7 @@ import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { STREAM_ENDED_TRAILER } from '../common/headers';
 import { StatusCode, StreamFailure, asFailure } from '../streams/status';
 import type { StreamReader, StreamWriter } from '../streams/store';
-import { callDeadlineMs, callRequestId } from './callContext';
+import { callContextOf } from '../interceptors/server/context';
 import { CallOutput } from './callOutput';
 import type { ServiceContext } from './context';
 import { leaveWhenDraining } from './draining';
@@ -36,7 +36,7 @@ export async function followStream(
   let deadlineTimer: NodeJS.Timeout | undefined;
   let stopFollowing: (() => void) | undefined;
   try {
-    const deadlineMs = callDeadlineMs(call.metadata);
+    const { deadlineMs } = callContextOf(call.metadata);
     if (deadlineMs <= Date.now()) {
       throw new StreamFailure(StatusCode.DEADLINE_EXCEEDED, 'deadline exceeded before the call started; nothing was started');
     }
@@ -71,7 +71,7 @@ export async function followStream(
     else output.end();
   } catch (error) {
     if (!(error instanceof StreamFailure)) {
-      context.logger.error({ err: error, requestId: callRequestId(call.metadata) }, 'handler failed');
+      context.logger.error({ err: error, requestId: callContextOf(call.metadata).requestId }, 'handler failed');
     }
     const failure = asFailure(error);
     output.fail(failure.code, failure.message);

@@ -1,6 +1,6 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { GenerateRequest, TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import { callDeadlineMs, callRequestId } from './callContext';
+import { callContextOf } from '../interceptors/server/context';
 import type { ServiceContext } from './context';
 import { followStream } from './follow';
 import { startGeneration } from './generation';
@@ -8,10 +8,7 @@ import { startGeneration } from './generation';
 export function generate(context: ServiceContext) {
   return (call: ServerWritableStream<GenerateRequest, TokenChunk>) =>
     followStream(context, call as ServerWritableStream<unknown, TokenChunk>, async () => {
-      const { stream, writer } = await startGeneration(context, call.request, {
-        deadlineMs: callDeadlineMs(call.metadata),
-        requestId: callRequestId(call.metadata),
-      });
+      const { stream, writer } = await startGeneration(context, call.request, callContextOf(call.metadata));
       return { reader: stream.openReader(0), owner: writer };
     });
 }

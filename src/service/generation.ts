@@ -1,6 +1,7 @@
 import type { GenerateRequest } from '../gen/tokenrelay/v1/data_service';
 import { StatusCode, StreamFailure, asFailure } from '../streams/status';
 import type { StreamView, StreamWriter } from '../streams/store';
+import type { CallContext } from './callContext';
 import type { ServiceContext } from './context';
 import { validateGenerate } from './validate';
 import { watchPace } from '../streams/watchdog';
@@ -11,13 +12,8 @@ export interface Generation {
   writer?: StreamWriter;
 }
 
-/** What a generation knows of the call that started it. */
-export interface StartingCall {
-  /** The call's deadline, in ms since the epoch; Infinity for none. */
-  deadlineMs?: number;
-  /** The call's request id, for log lines about the generation. */
-  requestId?: string;
-}
+/** What a generation knows of the call that started it: its deadline (to plan by) and its request id (for log lines). */
+export type StartingCall = Partial<Pick<CallContext, 'deadlineMs' | 'requestId'>>;
 
 /**
  * Starts a generation in a new stream, or attaches to the stream a retried

@@ -1,7 +1,7 @@
 import { status as Status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { internalErrorMessage } from '../streams/status';
-import { callRequestId } from './callContext';
+import { callContextOf } from '../interceptors/server/context';
 
 type AnyCall = { metadata: import('@grpc/grpc-js').Metadata; emit(event: 'error', error: unknown): boolean };
 type AnyHandler = (call: AnyCall, callback?: (error: unknown) => void) => unknown;
@@ -15,7 +15,7 @@ export function guardHandler<Handler>(name: string, handler: Handler, logger: Lo
   const inner = handler as unknown as AnyHandler;
   const guarded: AnyHandler = (call, callback) => {
     const fail = (error: unknown) => {
-      const requestId = callRequestId(call.metadata);
+      const { requestId } = callContextOf(call.metadata);
       logger.error({ err: error, requestId, method: name }, 'handler threw');
       const status = { code: Status.INTERNAL, details: internalErrorMessage(requestId) };
       if (callback) callback(status);

@@ -2,7 +2,7 @@ import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { DataRequest, DataResponse, GenerateRequest, TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { StatusCode, StreamFailure, asFailure } from '../streams/status';
 import type { StreamReader, StreamWriter } from '../streams/store';
-import { callRequestId } from './callContext';
+import { callContextOf } from '../interceptors/server/context';
 import { CallOutput } from './callOutput';
 import type { ServiceContext } from './context';
 import { startGeneration } from './generation';
@@ -92,7 +92,9 @@ class Session {
     try {
       let reader: StreamReader;
       try {
-        const { stream, writer } = await startGeneration(this.context, start, { requestId: callRequestId(this.call.metadata) });
+        // A session has no deadline of its own (its generations have their pace limits); it names their requests.
+        const { requestId } = callContextOf(this.call.metadata);
+        const { stream, writer } = await startGeneration(this.context, start, { requestId });
         generation.writer = writer;
         reader = stream.openReader(0);
       } catch (error) {

@@ -1,7 +1,7 @@
 import { type ServerInterceptor, ServerInterceptingCall, status as Status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Metrics } from '../../server/metrics';
-import { settledRequestId } from './requestId';
+import { callContextOf } from './context';
 
 const CODE_NAMES = Object.fromEntries(Object.entries(Status).filter(([, value]) => typeof value === 'number').map(([name, value]) => [value, name]));
 
@@ -47,7 +47,7 @@ export function callLogInterceptor(logger: Logger, metrics: Metrics): ServerInte
       start(next) {
         next({
           onReceiveMetadata(metadata, nextMetadata) {
-            requestId = settledRequestId(metadata);
+            requestId = callContextOf(metadata).requestId;
             nextMetadata(metadata);
           },
           onCancel() {

@@ -1,8 +1,7 @@
 import { type Deadline, type ServerInterceptor, ServerInterceptingCall, status as Status } from '@grpc/grpc-js';
 import { type Config, deadlineFor } from '../../server/config';
+import { callContextOf } from './context';
 
-/** Incoming metadata key carrying the call's effective deadline (ms since the epoch) to the handler. */
-export const DEADLINE_KEY = 'tokenrelay-deadline-ms';
 const SERVICE_PREFIX = '/tokenrelay.v1.DataService/';
 /** The handler stops its producer at the deadline; this backstop only catches a handler that did not. */
 const BACKSTOP_MS = 250;
@@ -14,9 +13,9 @@ function toEpochMs(deadline: Deadline): number {
 /**
  * A default deadline for calls that set none and a maximum that clamps
  * longer ones, per method (config `deadlines`). The effective deadline goes
- * to the handler in metadata (a client-sent value is dropped first), so the
- * handler can stop the producer with DEADLINE_EXCEEDED; grpc-js enforces the
- * client's own deadline, and this interceptor enforces a shorter one.
+ * to the handler in the call's context, so the handler can stop the producer
+ * with DEADLINE_EXCEEDED; grpc-js enforces the client's own deadline, and
+ * this interceptor enforces a shorter one.
  */
 export function deadlineInterceptor(config: Config): ServerInterceptor {
   return (method, call) => {
@@ -28,14 +27,13 @@ export function deadlineInterceptor(config: Config): ServerInterceptor {
       start(next) {
         next({
           onReceiveMetadata(metadata, nextMetadata) {
-            metadata.remove(DEADLINE_KEY);
             const now = Date.now();
             const clientDeadline = toEpochMs(call.getDeadline());
             let effective = clientDeadline;
             if (effective === Infinity && bounds.defaultMs > 0) effective = now + bounds.defaultMs;
             if (bounds.maxMs > 0) effective = Math.min(effective, now + bounds.maxMs);
             if (effective !== Infinity) {
-              metadata.set(DEADLINE_KEY, String(effective));
+              callContextOf(metadata).deadlineMs = effective;
               if (effective < clientDeadline) {
                 backstop = setTimeout(
                   () => call.sendStatus({ code: Status.DEADLINE_EXCEEDED, details: 'deadline exceeded' }),

@@ -2,7 +2,7 @@ import { type ServerInterceptor, ServerInterceptingCall, status as Status } from
 import type { Logger } from 'pino';
 import { UndecodableRequest } from '../../service/definition';
 import { internalErrorMessage } from '../../streams/status';
-import { settledRequestId } from './requestId';
+import { callContextOf } from './context';
 
 /**
  * The gRPC side's guard: no call, however malformed, can take the process
@@ -56,7 +56,7 @@ export function errorsInterceptor(logger: Logger): ServerInterceptor {
       start(next) {
         next({
           onReceiveMetadata: guarded((metadata, nextMetadata) => {
-            requestId = settledRequestId(metadata);
+            requestId = callContextOf(metadata).requestId;
             nextMetadata(metadata);
           }),
           onReceiveMessage: guarded((message, nextMessage) => {

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Metadata, type ServerInterceptor, ServerInterceptingCall } from '@grpc/grpc-js';
+import { REQUEST_ID_KEY } from '../../common/headers';
+import { startCallContext } from './context';
 
-export const REQUEST_ID_KEY = 'x-request-id';
+export { REQUEST_ID_KEY };
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const CLIENT_REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -30,25 +32,26 @@ export function requestIdFrom(header: HeaderReader): string {
   return randomUUID();
 }
 
-/** The request id the request-id interceptor settled into the incoming metadata ('' before it has). */
-export function settledRequestId(metadata: Metadata): string {
-  return String(metadata.get(REQUEST_ID_KEY)[0] ?? '');
-}
-
 /**
- * Settles the request id and writes it into the incoming metadata, so every
- * later interceptor and the handler read the same one, and echoes it in the
- * response headers and trailers.
+ * The first interceptor: settles the request id and starts the call's
+ * context (src/interceptors/server/context.ts) with it, so every later
+ * interceptor and the handler read the same one; echoes it in the response
+ * headers and trailers; ends the context (its signal aborts) when the call
+ * ends, however it ends.
  */
 export const requestIdInterceptor: ServerInterceptor = (_method, call) => {
   let requestId = '';
+  let context: ReturnType<typeof startCallContext> | undefined;
   return new ServerInterceptingCall(call, {
     start(next) {
       next({
         onReceiveMetadata(metadata, nextMetadata) {
           requestId = requestIdFrom((name) => metadata.get(name)[0]);
-          metadata.set(REQUEST_ID_KEY, requestId);
+          context = startCallContext(metadata, requestId);
           nextMetadata(metadata);
+        },
+        onCancel() {
+          context?.end();
         },
       });
     },
@@ -61,6 +64,7 @@ export const requestIdInterceptor: ServerInterceptor = (_method, call) => {
       const metadata = status.metadata ?? new Metadata();
       metadata.set(REQUEST_ID_KEY, requestId);
       next({ ...status, metadata });
+      context?.end();
     },
   });
 };
