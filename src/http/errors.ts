@@ -34,19 +34,12 @@ export function invalidField(param: string, message: string): HttpError {
 }
 
 /**
- * The stream log's messages start with the field at fault (`max_tokens: must
- * be ...`); that field is the error's `param`. The gRPC request's `prompt` is
- * `messages` here, since the HTTP body has no prompt.
+ * A StreamFailure as the HTTP error clients see: its status from the one
+ * mapping in status.ts, its `param` the failure's field (the gRPC request's
+ * `prompt` is `messages` here, since the HTTP body has no prompt).
  */
-function paramOf(message: string): string | null {
-  const field = /^([A-Za-z_][\w.[\]-]*): /.exec(message)?.[1];
-  if (!field) return null;
-  return field === 'prompt' ? 'messages' : field;
-}
-
-/** A StreamFailure as the HTTP error clients see; its status comes from the one mapping in status.ts. */
 export function fromFailure(failure: StreamFailure): HttpError {
-  const param = paramOf(failure.message);
+  const param = failure.field === 'prompt' ? 'messages' : (failure.field ?? null);
   const code = failure.code === StatusCode.NOT_FOUND && param === 'model' ? 'model_not_found' : codeName(failure.code);
   return new HttpError(httpStatusFor(failure.code), failure.message, { param, code });
 }

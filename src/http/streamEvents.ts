@@ -1,7 +1,7 @@
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { finishReasonFromProto } from '../service/convert';
 import { pumpStream } from '../service/pump';
-import { StatusCode, StreamFailure } from '../streams/status';
+import { StatusCode, type StreamFailure, fieldFailure } from '../streams/status';
 import type { StreamReader, StreamView } from '../streams/store';
 import { leaveWhenDraining } from '../service/draining';
 import { requireStream } from '../service/streams';
@@ -57,9 +57,10 @@ export function resumePoint(call: HttpCall): ResumePoint {
 function openAt(stream: StreamView, point: ResumePoint): StreamReader {
   if (!stream.end || point.fromSeq <= stream.nextSeq) return stream.openReader(point.fromSeq);
   const sent = point.field === 'Last-Event-ID' ? point.fromSeq - 1 : point.fromSeq;
-  throw new StreamFailure(
+  throw fieldFailure(
     StatusCode.OUT_OF_RANGE,
-    `${point.field}: ${sent} is past the end of finished stream ${stream.id}, which has ${stream.nextSeq} tokens` +
+    point.field,
+    `${sent} is past the end of finished stream ${stream.id}, which has ${stream.nextSeq} tokens` +
       (point.field === 'Last-Event-ID' && stream.nextSeq > 0 ? ` (the last seq is ${stream.nextSeq - 1})` : ''),
   );
 }

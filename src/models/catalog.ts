@@ -1,5 +1,5 @@
 import type { ModelConfig } from '../server/config';
-import { StatusCode, StreamFailure } from '../streams/status';
+import { StatusCode, fieldFailure } from '../streams/status';
 import { EchoModel } from './echo';
 import { SimModel } from './sim';
 import { createUpstreamModel } from './upstream';
@@ -30,7 +30,7 @@ export class ModelCatalog {
     const model = this.byName.get(name || this.defaultModel);
     if (!model) {
       const known = [...this.byName.keys()].join(', ');
-      throw new StreamFailure(StatusCode.NOT_FOUND, `model: no model named ${JSON.stringify(name)} (known: ${known})`);
+      throw fieldFailure(StatusCode.NOT_FOUND, 'model', `no model named ${JSON.stringify(name)} (known: ${known})`);
     }
     return model;
   }

@@ -1,7 +1,7 @@
 import { Metadata, type sendUnaryData, type ServerReadableStream } from '@grpc/grpc-js';
 import type { PublishRequest, PublishResponse, TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { NEXT_SEQ_HEADER } from '../common/headers';
-import { StatusCode, StreamFailure, asFailure } from '../streams/status';
+import { StatusCode, StreamFailure, asFailure, fieldFailure, invalidField } from '../streams/status';
 import type { StreamWriter } from '../streams/store';
 import type { ServiceContext } from './context';
 import { finishReasonFromProto } from './convert';
@@ -64,7 +64,7 @@ class PublishCall {
         return;
       }
       if (!message.open) {
-        throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'open: the first message of a Publish call must be open');
+        throw invalidField('open', 'the first message of a Publish call must be open');
       }
       this.opening = true;
       this.call.pause();
@@ -80,15 +80,15 @@ class PublishCall {
       );
       return;
     }
-    if (message.open) throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'open: the stream is already open');
-    if (!message.chunk) throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'kind: a message must carry open or chunk');
+    if (message.open) throw invalidField('open', 'the stream is already open');
+    if (!message.chunk) throw invalidField('kind', 'a message must carry open or chunk');
     this.append(this.stream, message.chunk);
   }
 
   private async open(streamId: string, model: string, resumable: boolean): Promise<void> {
     checkStreamId(streamId, 'open.stream_id');
     if (Buffer.byteLength(model) > MAX_MODEL_LABEL_BYTES) {
-      throw new StreamFailure(StatusCode.INVALID_ARGUMENT, `open.model: at most ${MAX_MODEL_LABEL_BYTES} bytes`);
+      throw invalidField('open.model', `at most ${MAX_MODEL_LABEL_BYTES} bytes`);
     }
     const stream = await this.resumeOrCreate(streamId, model, resumable);
     if (this.replied || this.cancelSeen) {
@@ -133,7 +133,7 @@ class PublishCall {
       );
     }
     if (stream.end) {
-      throw new StreamFailure(StatusCode.FAILED_PRECONDITION, `chunk: stream ${stream.id} has already ended`);
+      throw fieldFailure(StatusCode.FAILED_PRECONDITION, 'chunk', `stream ${stream.id} has already ended`);
     }
     const next = stream.nextSeq;
     if (chunk.seq > next) {
@@ -173,7 +173,7 @@ class PublishCall {
   private onHalfClose(): void {
     if (this.replied || this.cancelSeen) return;
     const stream = this.stream;
-    if (!stream) throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'open: the call ended before an open message');
+    if (!stream) throw invalidField('open', 'the call ended before an open message');
     stream.finish('stop');
     // Answer once the end is stored: next_seq is then what every reader sees.
     stream.onEnd((end) => this.reply(end.failure && !this.endingByPublisher ? end.failure : undefined));

@@ -1,6 +1,6 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { DataRequest, DataResponse, GenerateRequest, TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import { StatusCode, StreamFailure, asFailure } from '../streams/status';
+import { StatusCode, StreamFailure, asFailure, fieldFailure, invalidField } from '../streams/status';
 import type { StreamReader, StreamWriter } from '../streams/store';
 import { callContextOf } from '../interceptors/server/context';
 import { CallOutput } from './callOutput';
@@ -68,11 +68,11 @@ class Session {
       return;
     }
     if (!message.start && !message.cancel) {
-      throw new StreamFailure(StatusCode.INVALID_ARGUMENT, 'kind: a DataRequest must carry start, cancel or ping');
+      throw invalidField('kind', 'a DataRequest must carry start, cancel or ping');
     }
     const bytes = Buffer.byteLength(requestId);
     if (bytes < 1 || bytes > MAX_REQUEST_ID_BYTES) {
-      throw new StreamFailure(StatusCode.INVALID_ARGUMENT, `request_id: must be 1 to ${MAX_REQUEST_ID_BYTES} bytes, got ${bytes}`);
+      throw invalidField('request_id', `must be 1 to ${MAX_REQUEST_ID_BYTES} bytes, got ${bytes}`);
     }
     if (message.cancel) {
       // Cancelling a generation that already ended is a harmless race.
@@ -81,7 +81,7 @@ class Session {
       return;
     }
     if (this.generations.has(requestId)) {
-      throw new StreamFailure(StatusCode.ALREADY_EXISTS, `request_id: ${JSON.stringify(requestId)} is already live in this session`);
+      throw fieldFailure(StatusCode.ALREADY_EXISTS, 'request_id', `${JSON.stringify(requestId)} is already live in this session`);
     }
     const generation: SessionGeneration = {};
     this.generations.set(requestId, generation);

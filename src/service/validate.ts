@@ -3,23 +3,13 @@ import type { ModelBackend, GenerationRequest } from '../models/types';
 import type { LimitsConfig, TimeoutsConfig } from '../server/config';
 import type { PaceLimits } from '../streams/watchdog';
 import type { ModelCatalog } from '../models/catalog';
-import { StatusCode, StreamFailure } from '../streams/status';
+import { checkStreamId, invalidField } from '../streams/status';
 
-const STREAM_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const ROLES = new Set(['system', 'user', 'assistant', 'tool', 'developer']);
 const MAX_STOP_SEQUENCES = 4;
 const MAX_STOP_BYTES = 64;
 
-function invalid(message: string): StreamFailure {
-  return new StreamFailure(StatusCode.INVALID_ARGUMENT, message);
-}
-
-/** Checks a client-chosen stream id; INVALID_ARGUMENT names the field. */
-export function checkStreamId(id: string, field: string): void {
-  if (!STREAM_ID.test(id)) {
-    throw invalid(`${field}: must be 1 to 128 characters from [A-Za-z0-9._:-], got ${JSON.stringify(id.slice(0, 140))}`);
-  }
-}
+export { checkStreamId };
 
 /** A generation request checked against the limits, with defaults applied. */
 export interface ValidatedGenerate {
@@ -34,7 +24,7 @@ export interface ValidatedGenerate {
 
 function paceLimit(value: number | undefined, field: string, fallback: number, max: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw invalid(`${field}: must be at least 1 ms, got ${value}`);
+  if (!Number.isInteger(value) || value < 1) throw invalidField(field, `must be at least 1 ms, got ${value}`);
   return Math.min(value, max);
 }
 
@@ -47,34 +37,34 @@ export function validateGenerate(
 ): ValidatedGenerate {
   const model = models.resolve(input.model);
   if (input.prompt.length === 0 && input.messages.length === 0) {
-    throw invalid('prompt: is empty and there are no messages; set prompt or messages');
+    throw invalidField('prompt', 'is empty and there are no messages; set prompt or messages');
   }
   let promptBytes = Buffer.byteLength(input.prompt);
   for (const [index, message] of input.messages.entries()) {
     if (!ROLES.has(message.role)) {
-      throw invalid(`messages[${index}].role: must be one of ${[...ROLES].join(', ')}, got ${JSON.stringify(message.role.slice(0, 64))}`);
+      throw invalidField(`messages[${index}].role`, `must be one of ${[...ROLES].join(', ')}, got ${JSON.stringify(message.role.slice(0, 64))}`);
     }
     promptBytes += Buffer.byteLength(message.content);
   }
   if (promptBytes > limits.maxPromptBytes) {
-    throw invalid(`prompt: ${promptBytes} bytes (prompt and messages together) is over the limit of ${limits.maxPromptBytes} bytes`);
+    throw invalidField('prompt', `${promptBytes} bytes (prompt and messages together) is over the limit of ${limits.maxPromptBytes} bytes`);
   }
   const maxTokens = input.maxTokens ?? limits.defaultMaxTokens;
   if (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > limits.maxTokens) {
-    throw invalid(`max_tokens: must be between 1 and ${limits.maxTokens}, got ${maxTokens}`);
+    throw invalidField('max_tokens', `must be between 1 and ${limits.maxTokens}, got ${maxTokens}`);
   }
   const temperature = input.temperature ?? 1;
   if (!(temperature >= 0 && temperature <= 2)) {
-    throw invalid(`temperature: must be between 0 and 2, got ${temperature}`);
+    throw invalidField('temperature', `must be between 0 and 2, got ${temperature}`);
   }
   const topP = input.topP ?? 1;
-  if (!(topP > 0 && topP <= 1)) throw invalid(`top_p: must be greater than 0 and at most 1, got ${topP}`);
+  if (!(topP > 0 && topP <= 1)) throw invalidField('top_p', `must be greater than 0 and at most 1, got ${topP}`);
   if (input.stop.length > MAX_STOP_SEQUENCES) {
-    throw invalid(`stop: at most ${MAX_STOP_SEQUENCES} sequences, got ${input.stop.length}`);
+    throw invalidField('stop', `at most ${MAX_STOP_SEQUENCES} sequences, got ${input.stop.length}`);
   }
   for (const [index, stop] of input.stop.entries()) {
     const bytes = Buffer.byteLength(stop);
-    if (bytes < 1 || bytes > MAX_STOP_BYTES) throw invalid(`stop[${index}]: must be 1 to ${MAX_STOP_BYTES} bytes, got ${bytes}`);
+    if (bytes < 1 || bytes > MAX_STOP_BYTES) throw invalidField(`stop[${index}]`, `must be 1 to ${MAX_STOP_BYTES} bytes, got ${bytes}`);
   }
   if (input.streamId !== '') checkStreamId(input.streamId, 'stream_id');
   const pace: PaceLimits = {

@@ -1,5 +1,5 @@
 import { StreamRegistry, type StreamRegistryOptions } from './registry';
-import { StatusCode, StreamFailure } from './status';
+import { type StreamFailure, alreadyExists } from './status';
 import type { CreateStreamOptions, StreamObserver, StreamStore, StreamView, StreamWriter } from './store';
 import type { TokenStream } from './tokenStream';
 
@@ -25,7 +25,7 @@ export class MemoryStore implements StreamStore {
   async create(options: CreateStreamOptions): Promise<StreamWriter> {
     const existing = options.id ? this.registry.get(options.id) : undefined;
     if (existing?.end && !options.replaceFinished) {
-      throw new StreamFailure(StatusCode.ALREADY_EXISTS, `stream_id: stream ${JSON.stringify(existing.id)} already exists (it has finished)`);
+      throw alreadyExists(existing.id, 'finished');
     }
     return this.registry.create(options);
   }
@@ -42,7 +42,7 @@ export class MemoryStore implements StreamStore {
     const stream: TokenStream | undefined = this.registry.get(id);
     if (!stream || stream.end || !stream.publishedResumable) return undefined;
     if (!stream.reattach()) {
-      throw new StreamFailure(StatusCode.ALREADY_EXISTS, `open.stream_id: stream ${JSON.stringify(id)} already has a live producer`);
+      throw alreadyExists(id, 'producing', 'open.stream_id');
     }
     return stream;
   }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { StatusCode, StreamFailure, notFound } from './status';
+import { StatusCode, StreamFailure, alreadyExists, notFound } from './status';
 import type { CreateStreamOptions, StreamObserver } from './store';
 import { type StreamEnd, TokenStream } from './tokenStream';
 
@@ -69,7 +69,7 @@ export class StreamRegistry {
   create(options: CreateStreamOptions): TokenStream {
     const id = options.id || randomUUID();
     if (this.live.has(id)) {
-      throw new StreamFailure(StatusCode.ALREADY_EXISTS, `stream_id: stream ${JSON.stringify(id)} is already live`);
+      throw alreadyExists(id, 'live');
     }
     if (this.live.size >= this.options.maxActiveStreams) {
       throw new StreamFailure(

@@ -1,4 +1,4 @@
-import { StatusCode, StreamFailure } from './status';
+import { StatusCode, StreamFailure, fieldFailure, invalidField } from './status';
 import type { StreamReader as Reader, StreamView, StreamWriter } from './store';
 
 /** Why a stream ended. */
@@ -236,7 +236,7 @@ export class TokenStream implements StreamWriter, StreamView {
    */
   openReader(fromSeq: number): StreamReader {
     if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) {
-      throw new StreamFailure(StatusCode.INVALID_ARGUMENT, `from_seq: must be a non-negative integer, got ${fromSeq}`);
+      throw invalidField('from_seq', `must be a non-negative integer, got ${fromSeq}`);
     }
     if (this.endState && fromSeq > this.log.length) throw pastTheEnd(this, fromSeq);
     const reader = new StreamReader(this, fromSeq);
@@ -341,10 +341,7 @@ export class TokenStream implements StreamWriter, StreamView {
 
 /** OUT_OF_RANGE for a reader at fromSeq of a stream that ended before it. */
 export function pastTheEnd(stream: StreamView, fromSeq: number): StreamFailure {
-  return new StreamFailure(
-    StatusCode.OUT_OF_RANGE,
-    `from_seq: ${fromSeq} is past the end of finished stream ${stream.id}, which has ${stream.nextSeq} tokens`,
-  );
+  return fieldFailure(StatusCode.OUT_OF_RANGE, 'from_seq', `${fromSeq} is past the end of finished stream ${stream.id}, which has ${stream.nextSeq} tokens`);
 }
 
 /**

@@ -1,7 +1,4 @@
-import { StatusCode, StreamFailure } from '../status';
-
-/** The stream ids the service accepts; anything else never reaches a key. */
-const STREAM_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+import { checkStreamId } from '../status';
 
 /**
  * The Redis names of one stream. Every one carries the stream id as its hash
@@ -23,9 +20,7 @@ export interface StreamKeys {
 }
 
 export function streamKeys(prefix: string, id: string): StreamKeys {
-  if (!STREAM_ID.test(id)) {
-    throw new StreamFailure(StatusCode.INVALID_ARGUMENT, `stream_id: must be 1 to 128 characters from [A-Za-z0-9._:-], got ${JSON.stringify(id.slice(0, 140))}`);
-  }
+  checkStreamId(id);
   const tag = `${prefix}:{${id}}`;
   return { meta: `${tag}:meta`, log: `${tag}:log`, readers: `${tag}:readers`, channel: `${tag}:events` };
 }

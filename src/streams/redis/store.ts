@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { StatusCode, StreamFailure, notFound } from '../status';
+import { StatusCode, StreamFailure, alreadyExists, notFound } from '../status';
 import type { CreateStreamOptions, StreamObserver, StreamReader, StreamStore, StreamView, StreamWriter } from '../store';
 import { type StreamEnd, pastTheEnd } from '../tokenStream';
 import type { CorruptEntry } from './codec';
@@ -140,8 +140,8 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
       keys.channel,
       this.resumeGraceMs,
     ])) as string[];
-    if (reply[0] === 'live') throw new StreamFailure(StatusCode.ALREADY_EXISTS, `stream_id: stream ${JSON.stringify(id)} is already live`);
-    if (reply[0] === 'exists') throw new StreamFailure(StatusCode.ALREADY_EXISTS, `stream_id: stream ${JSON.stringify(id)} already exists (it has finished)`);
+    if (reply[0] === 'live') throw alreadyExists(id, 'live');
+    if (reply[0] === 'exists') throw alreadyExists(id, 'finished');
     return this.adopt(new RedisWriter(this, { keys, meta, token }));
   }
 
@@ -170,7 +170,7 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
     if (here) {
       if (here.reattach()) return here;
       if (here.isAttached && !here.end) {
-        throw new StreamFailure(StatusCode.ALREADY_EXISTS, `open.stream_id: stream ${JSON.stringify(id)} already has a live producer`);
+        throw alreadyExists(id, 'producing', 'open.stream_id');
       }
       return undefined;
     }
