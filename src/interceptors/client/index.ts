@@ -1,11 +1,18 @@
 import type { Interceptor } from '@grpc/grpc-js';
+import { DataServiceDefinition } from '../../gen/tokenrelay/v1/data_service';
 import type { BackoffOptions } from '../../common/backoff';
 import { type DeadlineDefaults, deadlineInterceptor } from './deadline';
 import { requestIdInterceptor } from './requestId';
 import { retryInterceptor } from './retry';
 
-/** Idempotent unary methods: retrying them can never do a thing twice. */
-export const IDEMPOTENT_METHODS = ['ListModels', 'Cancel'];
+/**
+ * The unary methods the proto marks idempotent (`option idempotency_level`):
+ * retrying them can never do a thing twice. Read from the generated
+ * definition, so marking a method in the proto is all it takes.
+ */
+export const IDEMPOTENT_METHODS: readonly string[] = Object.values(DataServiceDefinition.methods)
+  .filter((method) => !method.requestStream && !method.responseStream && 'idempotencyLevel' in method.options)
+  .map((method) => method.name);
 
 /**
  * The client interceptor chain. grpc-js runs the first entry outermost: it
