@@ -28,7 +28,7 @@ import {
   type SubscribeRequest,
   type TokenChunk,
 } from '../../src/gen/tokenrelay/v1/data_service';
-import { SimText } from '../../src/models/sim';
+import { SimText } from '../../src/core/models/sim';
 import { installProbe } from '../lib/probe';
 
 function unimplemented(_call: unknown, callback?: (error: { code: number; details: string }) => void): void {

@@ -11,7 +11,7 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { PublishRequest, PublishResponse, SubscribeRequest, type TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
-import { encodeTokenChunk } from '../../src/service/tokenChunkEncoder';
+import { encodeTokenChunk } from '../../src/grpc/tokenChunkEncoder';
 import { Deframer, frame } from '../load/rawGrpc';
 import { installProbe } from '../lib/probe';
 

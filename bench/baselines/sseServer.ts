@@ -8,7 +8,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SimText } from '../../src/models/sim';
+import { SimText } from '../../src/core/models/sim';
 import { installProbe } from '../lib/probe';
 
 async function generate(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {

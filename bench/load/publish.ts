@@ -1,6 +1,6 @@
 import type { ClientWritableStream, ServiceError } from '@grpc/grpc-js';
 import type { PublishRequest, PublishResponse } from '../../src/gen/tokenrelay/v1/data_service';
-import { simTokens } from '../../src/models/sim';
+import { simTokens } from '../../src/core/models/sim';
 import { nowNs } from '../lib/stats';
 import { chunkMessage, tokensUpFront } from './channel';
 import { clientFor } from './clients';

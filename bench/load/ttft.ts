@@ -1,7 +1,7 @@
 /** Scenario (f): warm time to first token of a new stream, one call at a time. */
 import type { ServiceError } from '@grpc/grpc-js';
-import { SimModel } from '../../src/models/sim';
-import type { GenerationRequest } from '../../src/models/types';
+import { SimModel } from '../../src/core/models/sim';
+import type { GenerationRequest } from '../../src/core/models/types';
 import { nowNs, percentiles } from '../lib/stats';
 import { generateRequest } from './channel';
 import { clientFor } from './clients';

@@ -6,8 +6,8 @@ import {
   type ListModelsResponse,
   type PublishResponse,
 } from '../gen/tokenrelay/v1/data_service';
-import { DEFAULT_CLIENT_DEADLINES, type DeadlineDefaults } from '../interceptors/client/deadline';
-import { clientInterceptors } from '../interceptors/client';
+import { DEFAULT_CLIENT_DEADLINES, type DeadlineDefaults } from './interceptors/deadline';
+import { clientInterceptors } from './interceptors';
 import type { BackoffOptions } from '../common/backoff';
 import { channelOptions } from './channel';
 import { TokenRelayError } from './errors';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { bearerTokenCheck } from '../interceptors/server/auth';
-import { REQUEST_ID_KEY, requestIdFrom } from '../interceptors/server/requestId';
-import { CallState } from '../service/callContext';
+import { bearerTokenCheck } from '../grpc/interceptors/auth';
+import { REQUEST_ID_KEY, requestIdFrom } from '../grpc/interceptors/requestId';
+import { CallState } from '../core/callContext';
 import { cancelStream } from './cancelStream';
 import { chatCompletions } from './chatCompletions';
 import type { HttpCall, HttpContext, HttpHandler } from './context';

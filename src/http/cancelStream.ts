@@ -1,5 +1,5 @@
-import { StatusCode, StreamFailure } from '../streams/status';
-import { stopStream } from '../service/streams';
+import { StatusCode, StreamFailure } from '../core/streams/status';
+import { stopStream } from '../core/lookup';
 import type { HttpContext, HttpHandler } from './context';
 import { sendJson } from './errors';
 

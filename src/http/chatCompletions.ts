@@ -1,8 +1,8 @@
-import type { ChunkOutput } from '../service/pump';
-import { pumpStream } from '../service/pump';
-import { leaveWhenDraining } from '../service/draining';
-import { startGeneration } from '../service/generation';
-import type { StreamReader } from '../streams/store';
+import type { ChunkOutput } from '../core/pump';
+import { pumpStream } from '../core/pump';
+import { leaveWhenDraining } from '../core/draining';
+import { startGeneration } from '../core/generation';
+import type { StreamReader } from '../core/streams/store';
 import { ChatChunkFormatter, type CompletionInfo, completionBody } from './chatFormat';
 import { type ChatCall, parseChatRequest } from './chatRequest';
 import { type HttpCall, type HttpContext, type HttpHandler, STREAM_ID_HEADER } from './context';

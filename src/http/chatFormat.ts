@@ -1,6 +1,6 @@
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import { finishReasonFromProto } from '../service/convert';
-import type { StreamEnd } from '../streams/tokenStream';
+import { finishReasonFromProto } from '../grpc/convert';
+import type { StreamEnd } from '../core/streams/tokenStream';
 import { sseEvent } from './sse';
 
 /** Usage in OpenAI's shape. */

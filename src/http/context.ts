@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../server/metrics';
-import type { CallState } from '../service/callContext';
-import type { ServiceContext } from '../service/context';
+import type { CallState } from '../core/callContext';
+import type { ServiceContext } from '../core/context';
 
 /** What the HTTP handlers need: what the gRPC handlers have, and the metrics they count tokens in. */
 export interface HttpContext extends ServiceContext {

@@ -1,6 +1,6 @@
 import { deadlineFor } from '../server/config';
-import { StatusCode, StreamFailure } from '../streams/status';
-import type { StreamReader, StreamWriter } from '../streams/store';
+import { StatusCode, StreamFailure } from '../core/streams/status';
+import type { StreamReader, StreamWriter } from '../core/streams/store';
 import type { HttpContext } from './context';
 
 /** A follow's deadline: whether it expired, and how to stop watching. */

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { StatusCode, StreamFailure, internalErrorMessage } from '../streams/status';
+import { StatusCode, StreamFailure, internalErrorMessage } from '../core/streams/status';
 import { codeName, errorTypeFor, httpStatusFor } from './status';
 
 /** The error body OpenAI's API sends, which its SDKs turn into typed errors. */

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import type { ChunkOutput } from '../service/pump';
-import { OutputState } from '../service/outputState';
+import type { ChunkOutput } from '../core/pump';
+import { OutputState } from '../core/outputState';
 import { SSE_HEARTBEAT } from './sse';
 
 /**

@@ -1,4 +1,4 @@
-import { StatusCode } from '../streams/status';
+import { StatusCode } from '../core/streams/status';
 
 /**
  * The HTTP status for each canonical code: the one place the edge maps them.

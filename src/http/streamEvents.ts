@@ -1,10 +1,10 @@
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import { finishReasonFromProto } from '../service/convert';
-import { pumpStream } from '../service/pump';
-import { StatusCode, type StreamFailure, fieldFailure } from '../streams/status';
-import type { StreamReader, StreamView } from '../streams/store';
-import { leaveWhenDraining } from '../service/draining';
-import { requireStream } from '../service/streams';
+import { finishReasonFromProto } from '../grpc/convert';
+import { pumpStream } from '../core/pump';
+import { StatusCode, type StreamFailure, fieldFailure } from '../core/streams/status';
+import type { StreamReader, StreamView } from '../core/streams/store';
+import { leaveWhenDraining } from '../core/draining';
+import { requireStream } from '../core/lookup';
 import { openAiUsage } from './chatFormat';
 import { type HttpCall, type HttpContext, type HttpHandler, STREAM_ID_HEADER } from './context';
 import { armDeadline } from './deadline';

@@ -3,8 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { HttpApi } from '../http/api';
-import { REQUEST_ID_KEY } from '../interceptors/server/requestId';
-import { internalErrorMessage } from '../streams/status';
+import { REQUEST_ID_KEY } from '../grpc/interceptors/requestId';
+import { internalErrorMessage } from '../core/streams/status';
 import type { Metrics } from './metrics';
 
 export interface HttpSideOptions {

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RedisStoreObserver } from '../streams/redis/store';
-import type { StreamObserver } from '../streams/store';
+import type { RedisStoreObserver } from '../core/streams/redis/store';
+import type { StreamObserver } from '../core/streams/store';
 
 /** The service's Prometheus metrics, in their own registry (served on the HTTP side port at /metrics). */
 export class Metrics {

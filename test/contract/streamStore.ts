@@ -1,6 +1,6 @@
-import { StatusCode, StreamFailure } from '../../src/streams/status';
-import type { StreamReader, StreamStore, StreamWriter } from '../../src/streams/store';
-import type { StreamEnd } from '../../src/streams/tokenStream';
+import { StatusCode, StreamFailure } from '../../src/core/streams/status';
+import type { StreamReader, StreamStore, StreamWriter } from '../../src/core/streams/store';
+import type { StreamEnd } from '../../src/core/streams/tokenStream';
 import { waitFor } from '../helpers/server';
 
 /** The sizes every store takes. */

@@ -1,4 +1,4 @@
-import type { GenerationRequest, GenerationResult, ModelBackend, TokenSink } from '../../src/models/types';
+import type { GenerationRequest, GenerationResult, ModelBackend, TokenSink } from '../../src/core/models/types';
 
 /** Waits ms, or rejects with the signal's reason as soon as it aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

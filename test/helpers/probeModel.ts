@@ -1,4 +1,4 @@
-import type { GenerationRequest, GenerationResult, ModelBackend, TokenSink } from '../../src/models/types';
+import type { GenerationRequest, GenerationResult, ModelBackend, TokenSink } from '../../src/core/models/types';
 
 /** One run of the probe model: when it started, when it saw its abort, what it produced. */
 export interface ProbeRun {

@@ -1,4 +1,4 @@
-import { simTokens } from '../../src/models/sim';
+import { simTokens } from '../../src/core/models/sim';
 
 /** The first `count` tokens the sim model produces for a seed (temperature 1, top_p 1): what an uninterrupted run gives. */
 export function simPrefix(seed: number, count: number): string[] {

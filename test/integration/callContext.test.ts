@@ -1,11 +1,11 @@
 import { credentials, Metadata, Server, ServerCredentials, type ServiceError } from '@grpc/grpc-js';
 import { DataServiceClient, type DataServiceServer, type ListModelsResponse } from '../../src/gen/tokenrelay/v1/data_service';
-import { callContextOf } from '../../src/interceptors/server/context';
-import { serverInterceptors } from '../../src/interceptors/server';
+import { callContextOf } from '../../src/grpc/interceptors/context';
+import { serverInterceptors } from '../../src/grpc/interceptors';
 import { parseConfig } from '../../src/server/config';
 import { Metrics } from '../../src/server/metrics';
-import type { CallContext } from '../../src/service/callContext';
-import { DataServiceDefinition } from '../../src/service/definition';
+import type { CallContext } from '../../src/core/callContext';
+import { DataServiceDefinition } from '../../src/grpc/definition';
 import { memoryLogger } from '../helpers/server';
 
 /**

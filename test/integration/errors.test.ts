@@ -1,7 +1,7 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import type { DataServiceClient } from '../../src/gen/tokenrelay/v1/data_service';
 import type { TokenRelayServer } from '../../src/server/server';
-import { StatusCode, StreamFailure } from '../../src/streams/status';
+import { StatusCode, StreamFailure } from '../../src/core/streams/status';
 import { ScriptedModel, sleep } from '../helpers/models';
 import { collect, expectContiguous, memoryLogger, request, startTestServer, type TestServer, waitFor } from '../helpers/server';
 

@@ -1,7 +1,7 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import { FinishReason } from '../../src/gen/tokenrelay/v1/data_service';
-import { simTokens } from '../../src/models/sim';
-import { tokenize } from '../../src/models/tokenizer';
+import { simTokens } from '../../src/core/models/sim';
+import { tokenize } from '../../src/core/models/tokenizer';
 import { collect, expectContiguous, request, startTestServer, type TestServer } from '../helpers/server';
 
 let t: TestServer;

@@ -6,11 +6,11 @@ import {
   type ListModelsResponse,
   type PublishResponse,
 } from '../../src/gen/tokenrelay/v1/data_service';
-import { serverInterceptors } from '../../src/interceptors/server';
+import { serverInterceptors } from '../../src/grpc/interceptors';
 import { parseConfig } from '../../src/server/config';
 import { httpPort, startHttpSide } from '../../src/server/httpServer';
 import { Metrics } from '../../src/server/metrics';
-import { DataServiceDefinition } from '../../src/service/definition';
+import { DataServiceDefinition } from '../../src/grpc/definition';
 import { httpRequest } from '../helpers/httpClient';
 import { collect, memoryLogger, request } from '../helpers/server';
 

@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
-import { EchoModel } from '../../src/models/echo';
-import { countTokens, tokenize } from '../../src/models/tokenizer';
+import { EchoModel } from '../../src/core/models/echo';
+import { countTokens, tokenize } from '../../src/core/models/tokenizer';
 import { httpRequest } from '../helpers/httpClient';
 import { ProbeModel } from '../helpers/probeModel';
 import { startTestServer, type TestServer } from '../helpers/server';

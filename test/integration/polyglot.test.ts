@@ -1,4 +1,4 @@
-import { tokenize } from '../../src/models/tokenizer';
+import { tokenize } from '../../src/core/models/tokenizer';
 import { PythonClient } from '../helpers/python';
 import { startTestServer, type TestServer } from '../helpers/server';
 

@@ -1,9 +1,9 @@
 import pino from 'pino';
-import { StatusCode, StreamFailure } from '../../src/streams/status';
-import type { StreamWriter } from '../../src/streams/store';
-import { streamKeys } from '../../src/streams/redis/keys';
-import { RedisStore } from '../../src/streams/redis/store';
-import type { StreamEnd } from '../../src/streams/tokenStream';
+import { StatusCode, StreamFailure } from '../../src/core/streams/status';
+import type { StreamWriter } from '../../src/core/streams/store';
+import { streamKeys } from '../../src/core/streams/redis/keys';
+import { RedisStore } from '../../src/core/streams/redis/store';
+import type { StreamEnd } from '../../src/core/streams/tokenStream';
 import { readToEnd } from '../contract/streamStore';
 import { RedisServer } from '../helpers/redis';
 import { memoryLogger, waitFor } from '../helpers/server';

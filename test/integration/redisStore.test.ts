@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { RedisStore } from '../../src/streams/redis/store';
+import { RedisStore } from '../../src/core/streams/redis/store';
 import { describeStreamStoreContract } from '../contract/streamStore';
 import { RedisServer } from '../helpers/redis';
 import { waitFor } from '../helpers/server';

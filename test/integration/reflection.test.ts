@@ -33,7 +33,7 @@
 // 64-bit integers as strings, fields at their default value left out.
 
 import path from 'node:path';
-import { tokenize } from '../../src/models/tokenizer';
+import { tokenize } from '../../src/core/models/tokenizer';
 import { describeRun, run } from '../helpers/run';
 import { startTestServer, type TestServer } from '../helpers/server';
 

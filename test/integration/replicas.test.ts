@@ -3,7 +3,7 @@ import { createClient } from '../../src/client';
 import { TokenRelayError } from '../../src/client/errors';
 import { DataServiceClient, type TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
 import { credentials } from '@grpc/grpc-js';
-import { streamKeys } from '../../src/streams/redis/keys';
+import { streamKeys } from '../../src/core/streams/redis/keys';
 import { httpRequest } from '../helpers/httpClient';
 import { SseConnection } from '../helpers/httpSse';
 import { type ServerProcess, serveProcess } from '../helpers/process';

@@ -3,7 +3,7 @@ import { createClient, TokenRelayError, type TokenRelayClient } from '../../src/
 import { TokenRelayServer } from '../../src/server/server';
 import { parseConfig } from '../../src/server/config';
 import { FinishReason } from '../../src/gen/tokenrelay/v1/data_service';
-import { tokenize } from '../../src/models/tokenizer';
+import { tokenize } from '../../src/core/models/tokenizer';
 import pino from 'pino';
 import { freePort } from '../helpers/process';
 import { startTestServer, TEST_MODELS, type TestServer } from '../helpers/server';

@@ -1,6 +1,6 @@
 import { type ClientDuplexStream, type ServiceError, status } from '@grpc/grpc-js';
 import { type DataRequest, type DataResponse, FinishReason } from '../../src/gen/tokenrelay/v1/data_service';
-import { tokenize } from '../../src/models/tokenizer';
+import { tokenize } from '../../src/core/models/tokenizer';
 import { expectContiguous, request, startTestServer, type TestServer, waitFor } from '../helpers/server';
 
 let t: TestServer;

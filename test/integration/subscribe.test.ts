@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { FinishReason } from '../../src/gen/tokenrelay/v1/data_service';
-import { tokenize } from '../../src/models/tokenizer';
+import { tokenize } from '../../src/core/models/tokenizer';
 import { RedisServer } from '../helpers/redis';
 import { collect, expectContiguous, request, startTestServer, type TestServer, waitFor } from '../helpers/server';
 

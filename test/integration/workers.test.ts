@@ -1,5 +1,5 @@
 import { createClient } from '../../src/client';
-import { tokenize } from '../../src/models/tokenizer';
+import { tokenize } from '../../src/core/models/tokenizer';
 import { type ServerProcess, serveProcess } from '../helpers/process';
 import { PythonClient } from '../helpers/python';
 import { RedisServer } from '../helpers/redis';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ModelCatalog } from '../../../src/models/catalog';
+import { ModelCatalog } from '../../../src/core/models/catalog';
 import { ConfigError, parseConfig, type UpstreamModelConfig } from '../../../src/server/config';
 
 const KEY_ENV = 'TOKENRELAY_TEST_CONFIG_KEY';

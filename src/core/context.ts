@@ -1,0 +1,18 @@
+import type { Logger } from 'pino';
+import type { ModelCatalog } from './models/catalog';
+import type { Config } from '../server/config';
+import type { StreamStore } from './streams/store';
+
+/** What every handler needs: the stream store, the models, the config, a logger. */
+export interface ServiceContext {
+  readonly config: Config;
+  readonly store: StreamStore;
+  readonly models: ModelCatalog;
+  readonly logger: Logger;
+  /**
+   * Aborted when the server starts draining. On a shared store, a consumer
+   * following a resumable stream is then sent UNAVAILABLE at once, so it
+   * resumes on another replica while this one goes on producing.
+   */
+  readonly draining: AbortSignal;
+}

@@ -1,0 +1,78 @@
+import type { GenerateRequest } from '../gen/tokenrelay/v1/data_service';
+import { StatusCode, StreamFailure, asFailure } from './streams/status';
+import type { StreamView, StreamWriter } from './streams/store';
+import type { CallContext } from './callContext';
+import type { ServiceContext } from './context';
+import { validateGenerate } from './validate';
+import { watchPace } from './streams/watchdog';
+
+/** The stream a Generate follows; `writer` when this call started it (and so bounds it with its deadline). */
+export interface Generation {
+  stream: StreamView;
+  writer?: StreamWriter;
+}
+
+/** What a generation knows of the call that started it: its deadline (to plan by) and its request id (for log lines). */
+export type StartingCall = Partial<Pick<CallContext, 'deadlineMs' | 'requestId'>>;
+
+/**
+ * Starts a generation in a new stream, or attaches to the stream a retried
+ * identical request started (so a retry never pays twice), wherever it is
+ * produced. The model runs detached from any one call: its stream's signal
+ * stops it. The starting call's deadline reaches the model in the request, so
+ * it can plan by it (an upstream starts no retry past it); the signal
+ * enforces it.
+ */
+export async function startGeneration(context: ServiceContext, input: GenerateRequest, call: StartingCall = {}): Promise<Generation> {
+  const { deadlineMs = Infinity, requestId } = call;
+  const { model, request, streamId, resumable, fingerprint, pace } = validateGenerate(
+    input,
+    context.models,
+    context.config.limits,
+    context.config.timeouts,
+  );
+  if (streamId !== '') {
+    const existing = await context.store.find(streamId);
+    // A finished stream is replayed to an identical retry; a failed one is started again.
+    if (existing && (!existing.end || !existing.end.failure)) {
+      if (existing.fingerprint === fingerprint) return { stream: existing };
+      const state = existing.end ? 'exists' : 'is live';
+      throw new StreamFailure(
+        StatusCode.ALREADY_EXISTS,
+        `stream_id: stream ${JSON.stringify(streamId)} ${state} and was started by a different request`,
+      );
+    }
+  }
+  const writer = await context.store.create({
+    id: streamId || undefined,
+    model: model.description.name,
+    abandonPolicy: resumable ? 'grace' : 'cancel',
+    promptTokens: model.countPromptTokens(request),
+    fingerprint,
+    replaceFinished: true,
+  });
+  watchPace(writer, pace);
+  // Set after the fingerprint: an identical retry with a later deadline is still the same request.
+  const bounded = Number.isFinite(deadlineMs) ? { ...request, deadlineMs } : request;
+  void runModel(context, writer, requestId, () => model.generate(bounded, writer.signal, writer));
+  return { stream: writer.view, writer };
+}
+
+async function runModel(
+  context: ServiceContext,
+  stream: StreamWriter,
+  requestId: string | undefined,
+  generate: () => Promise<{ finishReason: 'stop' | 'length'; usage?: { promptTokens?: number; completionTokens?: number } }>,
+): Promise<void> {
+  try {
+    const result = await generate();
+    stream.finish(result.finishReason, result.usage);
+  } catch (error) {
+    if (stream.end) return; // aborted: the stream already carries why
+    const failure = asFailure(error);
+    if (failure.code === StatusCode.INTERNAL) {
+      context.logger.error({ err: error, requestId, streamId: stream.id }, 'model failed');
+    }
+    stream.fail(failure);
+  }
+}

@@ -1,0 +1,86 @@
+import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import type { StreamReader } from './streams/store';
+import { type StreamEnd, pastTheEnd } from './streams/tokenStream';
+import { heartbeatChunk, toChunk } from '../grpc/convert';
+
+/** Where a pump writes chunks: a gRPC call, or a session that wraps them. */
+export interface ChunkOutput {
+  /** Writes one chunk; false means the transport's buffer is full. */
+  write(chunk: TokenChunk): boolean;
+  /** Resolves when the transport can take more, or the consumer is gone. */
+  drained(): Promise<void>;
+  /** Whether the consumer is gone (cancelled, disconnected): the pump stops. */
+  readonly gone: boolean;
+}
+
+export interface PumpLimits {
+  /** Most tokens in one chunk. */
+  maxChunkTokens: number;
+  /** Most bytes (about) in one chunk. */
+  maxChunkBytes: number;
+  /** A heartbeat goes out when nothing was sent for this long, in ms. */
+  heartbeatMs: number;
+}
+
+/**
+ * Copies a stream from the reader's position to the output until the end.
+ * Tokens go out as soon as they exist; whatever piled up while the consumer
+ * was busy goes out together in one chunk (adaptive coalescing, no timers).
+ * A normal end is sent as the last chunk (finish reason and usage, with the
+ * last tokens when they are there together). While nothing is sent for
+ * heartbeatMs, a heartbeat chunk goes out. Returns the end, or undefined when
+ * the consumer went away first. A failed end is returned, not sent: the
+ * caller turns it into a status.
+ */
+export async function pumpStream(reader: StreamReader, output: ChunkOutput, limits: PumpLimits): Promise<StreamEnd | undefined> {
+  const stream = reader.stream;
+  let lastSentMs = performance.now();
+  let awaitingDrain = false;
+  let heartbeat: NodeJS.Timeout | undefined;
+  const beat = () => {
+    if (output.gone || reader.atEnd) return;
+    const quietMs = performance.now() - lastSentMs;
+    if (quietMs >= limits.heartbeatMs && !awaitingDrain) {
+      output.write(heartbeatChunk(stream.id, reader.pos));
+      lastSentMs = performance.now();
+    }
+    heartbeat = setTimeout(beat, Math.max(1, limits.heartbeatMs - (performance.now() - lastSentMs)));
+    heartbeat.unref();
+  };
+  heartbeat = setTimeout(beat, limits.heartbeatMs);
+  heartbeat.unref();
+  try {
+    // One microtask before the first read: a producer that already finished
+    // in this same turn (a short unpaced generation settles its end one
+    // microtask after its last token) then goes out as one chunk carrying its
+    // tokens and its end, instead of a chunk and then a second one for the
+    // end. No time passes: the write still happens in this turn.
+    await Promise.resolve();
+    for (;;) {
+      if (output.gone || reader.isClosed) return undefined;
+      const batch = reader.read(limits.maxChunkTokens, limits.maxChunkBytes);
+      if (batch) {
+        const end = reader.atEnd && !stream.end?.failure ? stream.end : undefined;
+        const ready = output.write(toChunk(stream.id, batch.seq, batch.tokens, end));
+        lastSentMs = performance.now();
+        if (end) return end;
+        if (!ready) {
+          awaitingDrain = true;
+          await output.drained();
+          awaitingDrain = false;
+        }
+        continue;
+      }
+      const end = stream.end;
+      if (end && reader.atEnd) {
+        // A reader that waited past the end of a live stream, which then ended short of it.
+        if (reader.pos > stream.nextSeq) return { ...end, reason: 'error', failure: pastTheEnd(stream, reader.pos) };
+        if (!end.failure) output.write(toChunk(stream.id, reader.pos, [], end));
+        return end;
+      }
+      await reader.wait();
+    }
+  } finally {
+    clearTimeout(heartbeat);
+  }
+}

@@ -1,0 +1,85 @@
+import type { GenerateRequest } from '../gen/tokenrelay/v1/data_service';
+import type { ModelBackend, GenerationRequest } from './models/types';
+import type { LimitsConfig, TimeoutsConfig } from '../server/config';
+import type { PaceLimits } from './streams/watchdog';
+import type { ModelCatalog } from './models/catalog';
+import { checkStreamId, invalidField } from './streams/status';
+
+const ROLES = new Set(['system', 'user', 'assistant', 'tool', 'developer']);
+const MAX_STOP_SEQUENCES = 4;
+const MAX_STOP_BYTES = 64;
+
+export { checkStreamId };
+
+/** A generation request checked against the limits, with defaults applied. */
+export interface ValidatedGenerate {
+  model: ModelBackend;
+  request: GenerationRequest;
+  streamId: string;
+  resumable: boolean;
+  /** Identifies the request, so a retry with the same stream_id attaches instead of generating twice. */
+  fingerprint: string;
+  pace: PaceLimits;
+}
+
+function paceLimit(value: number | undefined, field: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) throw invalidField(field, `must be at least 1 ms, got ${value}`);
+  return Math.min(value, max);
+}
+
+/** Validates a GenerateRequest; INVALID_ARGUMENT or NOT_FOUND with the field and the limit. */
+export function validateGenerate(
+  input: GenerateRequest,
+  models: ModelCatalog,
+  limits: LimitsConfig,
+  timeouts: TimeoutsConfig,
+): ValidatedGenerate {
+  const model = models.resolve(input.model);
+  if (input.prompt.length === 0 && input.messages.length === 0) {
+    throw invalidField('prompt', 'is empty and there are no messages; set prompt or messages');
+  }
+  let promptBytes = Buffer.byteLength(input.prompt);
+  for (const [index, message] of input.messages.entries()) {
+    if (!ROLES.has(message.role)) {
+      throw invalidField(`messages[${index}].role`, `must be one of ${[...ROLES].join(', ')}, got ${JSON.stringify(message.role.slice(0, 64))}`);
+    }
+    promptBytes += Buffer.byteLength(message.content);
+  }
+  if (promptBytes > limits.maxPromptBytes) {
+    throw invalidField('prompt', `${promptBytes} bytes (prompt and messages together) is over the limit of ${limits.maxPromptBytes} bytes`);
+  }
+  const maxTokens = input.maxTokens ?? limits.defaultMaxTokens;
+  if (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > limits.maxTokens) {
+    throw invalidField('max_tokens', `must be between 1 and ${limits.maxTokens}, got ${maxTokens}`);
+  }
+  const temperature = input.temperature ?? 1;
+  if (!(temperature >= 0 && temperature <= 2)) {
+    throw invalidField('temperature', `must be between 0 and 2, got ${temperature}`);
+  }
+  const topP = input.topP ?? 1;
+  if (!(topP > 0 && topP <= 1)) throw invalidField('top_p', `must be greater than 0 and at most 1, got ${topP}`);
+  if (input.stop.length > MAX_STOP_SEQUENCES) {
+    throw invalidField('stop', `at most ${MAX_STOP_SEQUENCES} sequences, got ${input.stop.length}`);
+  }
+  for (const [index, stop] of input.stop.entries()) {
+    const bytes = Buffer.byteLength(stop);
+    if (bytes < 1 || bytes > MAX_STOP_BYTES) throw invalidField(`stop[${index}]`, `must be 1 to ${MAX_STOP_BYTES} bytes, got ${bytes}`);
+  }
+  if (input.streamId !== '') checkStreamId(input.streamId, 'stream_id');
+  const pace: PaceLimits = {
+    ttftMs: paceLimit(input.ttftTimeoutMs, 'ttft_timeout_ms', timeouts.ttftMs, timeouts.maxTtftMs),
+    idleMs: paceLimit(input.idleTimeoutMs, 'idle_timeout_ms', timeouts.idleMs, timeouts.maxIdleMs),
+  };
+  const request: GenerationRequest = {
+    prompt: input.prompt,
+    messages: input.messages.map((message) => ({ role: message.role, content: message.content })),
+    maxTokens,
+    temperature,
+    topP,
+    stop: [...input.stop],
+    seed: input.seed ?? 0,
+  };
+  const fingerprint = JSON.stringify([model.description.name, input.resumable, request]);
+  return { model, request, streamId: input.streamId, resumable: input.resumable, fingerprint, pace };
+}

@@ -1,0 +1,61 @@
+import { FinishReason, TokenChunk } from '../../../src/gen/tokenrelay/v1/data_service';
+import { SimText } from '../../../src/core/models/sim';
+import { encodeTokenChunk } from '../../../src/grpc/tokenChunkEncoder';
+
+const generated = (chunk: TokenChunk) => Buffer.from(TokenChunk.encode(chunk).finish());
+
+/** A small PRNG so the cases are the same every run. */
+function random(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state / 2147483648;
+  };
+}
+
+const ODD_TOKENS = ['', 'a', ' the', 'é', 'ß', '€', '日本', '🎉', 'a🎉b', '\u0000', '\u007f', '\u0080', '\u07ff', '\u0800', '\uffff', 'x'.repeat(200), '\ud800', 'z\udc00', '\udbff\udfff'];
+
+describe('the hand-written TokenChunk encoder', () => {
+  it('writes the same bytes as the generated encoder for every field and value shape', () => {
+    const next = random(7);
+    const text = new SimText(3, 1, 1);
+    for (let index = 0; index < 600; index++) {
+      const tokens = Array.from({ length: Math.floor(next() * 300) }, () =>
+        next() < 0.2 ? ODD_TOKENS[Math.floor(next() * ODD_TOKENS.length)] : text.next(),
+      );
+      const chunk: TokenChunk = {
+        streamId: next() < 0.2 ? '' : `stream-${index}-é`,
+        seq: [0, 1, 127, 128, 16383, 16384, 2 ** 31, 2 ** 32 + 5, 2 ** 53 - 1, Math.floor(next() * 1e9)][index % 10],
+        tokens,
+        finishReason: [0, 1, 2, 3, 4, -1][index % 6] as FinishReason,
+        usage:
+          index % 3 === 0
+            ? undefined
+            : { promptTokens: index % 5 === 0 ? 0 : Math.floor(next() * 70000), completionTokens: index % 7 === 0 ? 0 : index },
+        heartbeat: index % 4 === 0,
+      };
+      const ours = encodeTokenChunk(chunk);
+      const theirs = generated(chunk);
+      // Compared as bytes first (fast); as hex only on a difference, to show it.
+      if (!ours.equals(theirs)) expect(ours.toString('hex')).toBe(theirs.toString('hex'));
+    }
+  });
+
+  it('round-trips through the generated decoder', () => {
+    const chunk: TokenChunk = {
+      streamId: 's',
+      seq: 41,
+      tokens: [' Hello', ',', ' 世界', ' 🎉'],
+      finishReason: FinishReason.FINISH_REASON_LENGTH,
+      usage: { promptTokens: 3, completionTokens: 45 },
+      heartbeat: false,
+    };
+    expect(TokenChunk.decode(encodeTokenChunk(chunk))).toEqual(chunk);
+  });
+
+  it('knows every TokenChunk field: a field added to the proto must be added to the encoder', () => {
+    // If this fails, TokenChunk gained or lost a field: teach src/grpc/tokenChunkEncoder.ts, then this list.
+    expect(Object.keys(TokenChunk.fromPartial({})).sort()).toEqual(['finishReason', 'heartbeat', 'seq', 'streamId', 'tokens', 'usage']);
+    expect(Object.keys(TokenChunk.fromPartial({ usage: {} }).usage ?? {}).sort()).toEqual(['completionTokens', 'promptTokens']);
+  });
+});

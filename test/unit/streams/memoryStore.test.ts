@@ -1,4 +1,0 @@
-import { MemoryStore } from '../../../src/streams/memoryStore';
-import { describeStreamStoreContract } from '../../contract/streamStore';
-
-describeStreamStoreContract('memory', async (options) => new MemoryStore(options));
