@@ -1,9 +1,8 @@
-import type { GenerateRequest } from '../gen/tokenrelay/v1/data_service';
 import { StatusCode, StreamFailure, asFailure } from './streams/status';
 import type { StreamView, StreamWriter } from './streams/store';
 import type { CallContext } from './callContext';
 import type { ServiceContext } from './context';
-import { validateGenerate } from './validate';
+import { type GenerateInput, validateGenerate } from './validate';
 import { watchPace } from './streams/watchdog';
 
 /** The stream a Generate follows; `writer` when this call started it (and so bounds it with its deadline). */
@@ -23,7 +22,7 @@ export type StartingCall = Partial<Pick<CallContext, 'deadlineMs' | 'requestId'>
  * it can plan by it (an upstream starts no retry past it); the signal
  * enforces it.
  */
-export async function startGeneration(context: ServiceContext, input: GenerateRequest, call: StartingCall = {}): Promise<Generation> {
+export async function startGeneration(context: ServiceContext, input: GenerateInput, call: StartingCall = {}): Promise<Generation> {
   const { deadlineMs = Infinity, requestId } = call;
   const { model, request, streamId, resumable, fingerprint, pace } = validateGenerate(
     input,

@@ -1,12 +1,25 @@
-import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import type { StreamReader } from './streams/store';
 import { type StreamEnd, pastTheEnd } from './streams/tokenStream';
-import { heartbeatChunk, toChunk } from '../grpc/convert';
 
-/** Where a pump writes chunks: a gRPC call, or a session that wraps them. */
+/**
+ * What the pump hands an edge: consecutive tokens of one stream, and on the
+ * last chunk of a stream that ended normally, its end. Each edge turns it
+ * into its wire format (a TokenChunk, an SSE event) in one place.
+ */
+export interface Chunk {
+  /** The seq of tokens[0]; on a chunk without tokens, the next seq. */
+  seq: number;
+  tokens: string[];
+  /** Set on the last chunk of a stream that ended normally (a failure is the pump's return value, not a chunk). */
+  end?: StreamEnd;
+  /** True on a heartbeat: no tokens, sent when nothing was sent for the heartbeat interval. */
+  heartbeat?: boolean;
+}
+
+/** Where a pump writes chunks: a gRPC call, a session that wraps them, an HTTP response. */
 export interface ChunkOutput {
   /** Writes one chunk; false means the transport's buffer is full. */
-  write(chunk: TokenChunk): boolean;
+  write(chunk: Chunk): boolean;
   /** Resolves when the transport can take more, or the consumer is gone. */
   drained(): Promise<void>;
   /** Whether the consumer is gone (cancelled, disconnected): the pump stops. */
@@ -41,7 +54,7 @@ export async function pumpStream(reader: StreamReader, output: ChunkOutput, limi
     if (output.gone || reader.atEnd) return;
     const quietMs = performance.now() - lastSentMs;
     if (quietMs >= limits.heartbeatMs && !awaitingDrain) {
-      output.write(heartbeatChunk(stream.id, reader.pos));
+      output.write({ seq: reader.pos, tokens: [], heartbeat: true });
       lastSentMs = performance.now();
     }
     heartbeat = setTimeout(beat, Math.max(1, limits.heartbeatMs - (performance.now() - lastSentMs)));
@@ -61,7 +74,7 @@ export async function pumpStream(reader: StreamReader, output: ChunkOutput, limi
       const batch = reader.read(limits.maxChunkTokens, limits.maxChunkBytes);
       if (batch) {
         const end = reader.atEnd && !stream.end?.failure ? stream.end : undefined;
-        const ready = output.write(toChunk(stream.id, batch.seq, batch.tokens, end));
+        const ready = output.write({ seq: batch.seq, tokens: batch.tokens, end });
         lastSentMs = performance.now();
         if (end) return end;
         if (!ready) {
@@ -75,7 +88,7 @@ export async function pumpStream(reader: StreamReader, output: ChunkOutput, limi
       if (end && reader.atEnd) {
         // A reader that waited past the end of a live stream, which then ended short of it.
         if (reader.pos > stream.nextSeq) return { ...end, reason: 'error', failure: pastTheEnd(stream, reader.pos) };
-        if (!end.failure) output.write(toChunk(stream.id, reader.pos, [], end));
+        if (!end.failure) output.write({ seq: reader.pos, tokens: [], end });
         return end;
       }
       await reader.wait();

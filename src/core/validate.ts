@@ -1,5 +1,4 @@
-import type { GenerateRequest } from '../gen/tokenrelay/v1/data_service';
-import type { ModelBackend, GenerationRequest } from './models/types';
+import type { ChatMessage, GenerationRequest, ModelBackend } from './models/types';
 import type { LimitsConfig, TimeoutsConfig } from '../server/config';
 import type { PaceLimits } from './streams/watchdog';
 import type { ModelCatalog } from './models/catalog';
@@ -10,6 +9,28 @@ const MAX_STOP_SEQUENCES = 4;
 const MAX_STOP_BYTES = 64;
 
 export { checkStreamId };
+
+/**
+ * What a caller asks a generation for, as either edge reads it: the fields
+ * of the proto's GenerateRequest (a gRPC request is one as it is), before
+ * defaults and limits. Unset optional values are undefined.
+ */
+export interface GenerateInput {
+  /** Empty for the default model. */
+  model: string;
+  prompt: string;
+  messages: readonly ChatMessage[];
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  stop: readonly string[];
+  seed?: number;
+  /** Empty for a fresh id. */
+  streamId: string;
+  resumable: boolean;
+  ttftTimeoutMs?: number;
+  idleTimeoutMs?: number;
+}
 
 /** A generation request checked against the limits, with defaults applied. */
 export interface ValidatedGenerate {
@@ -28,9 +49,9 @@ function paceLimit(value: number | undefined, field: string, fallback: number, m
   return Math.min(value, max);
 }
 
-/** Validates a GenerateRequest; INVALID_ARGUMENT or NOT_FOUND with the field and the limit. */
+/** Validates a generation's input; INVALID_ARGUMENT or NOT_FOUND with the field and the limit. */
 export function validateGenerate(
-  input: GenerateRequest,
+  input: GenerateInput,
   models: ModelCatalog,
   limits: LimitsConfig,
   timeouts: TimeoutsConfig,

@@ -1,5 +1,6 @@
 import { FinishReason as ProtoFinishReason, TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import type { FinishReason, StreamEnd } from '../core/streams/tokenStream';
+import type { Chunk, ChunkOutput } from '../core/pump';
+import type { FinishReason } from '../core/streams/tokenStream';
 
 const TO_PROTO: Record<FinishReason, ProtoFinishReason> = {
   stop: ProtoFinishReason.FINISH_REASON_STOP,
@@ -24,19 +25,26 @@ export function finishReasonFromProto(reason: ProtoFinishReason): FinishReason |
   }
 }
 
-/** A chunk of tokens; with `end`, also the last chunk of the stream. */
-export function toChunk(streamId: string, seq: number, tokens: string[], end?: StreamEnd): TokenChunk {
+/** The pump's chunk on the wire: the one place the gRPC edge maps a domain chunk (its end, a heartbeat) to a TokenChunk. */
+export function toTokenChunk(streamId: string, chunk: Chunk): TokenChunk {
+  const { end } = chunk;
   return {
     streamId,
-    seq,
-    tokens,
+    seq: chunk.seq,
+    tokens: chunk.tokens,
     finishReason: end ? TO_PROTO[end.reason] : ProtoFinishReason.FINISH_REASON_UNSPECIFIED,
     usage: end ? { promptTokens: end.usage.promptTokens, completionTokens: end.usage.completionTokens } : undefined,
-    heartbeat: false,
+    heartbeat: chunk.heartbeat === true,
   };
 }
 
-/** A heartbeat: no tokens, the next seq, so a consumer can tell a stall from a slow model. */
-export function heartbeatChunk(streamId: string, nextSeq: number): TokenChunk {
-  return { streamId, seq: nextSeq, tokens: [], finishReason: ProtoFinishReason.FINISH_REASON_UNSPECIFIED, heartbeat: true };
+/** Wraps a writer of TokenChunks (a call, a session) as the pump's output for one stream. */
+export function tokenChunkOutput(streamId: string, write: (chunk: TokenChunk) => boolean, output: Omit<ChunkOutput, 'write'>): ChunkOutput {
+  return {
+    write: (chunk) => write(toTokenChunk(streamId, chunk)),
+    drained: () => output.drained(),
+    get gone() {
+      return output.gone;
+    },
+  };
 }

@@ -8,6 +8,7 @@ import { CallOutput } from './callOutput';
 import type { ServiceContext } from '../core/context';
 import { leaveWhenDraining } from '../core/draining';
 import { pumpStream } from '../core/pump';
+import { tokenChunkOutput } from './convert';
 
 
 /** What a server-streaming call follows: a reader, and the stream's writer when the call started it. */
@@ -66,7 +67,7 @@ export async function followStream(
       }, deadlineMs - Date.now());
     }
     stopFollowing = leaveWhenDraining(context, openedReader, (failure) => output.fail(failure.code, failure.message));
-    const end = await pumpStream(reader, output, context.config.streams);
+    const end = await pumpStream(reader, tokenChunkOutput(reader.stream.id, (chunk) => output.write(chunk), output), context.config.streams);
     if (end?.failure) output.fail(end.failure.code, end.failure.message, streamEndedTrailer());
     else output.end();
   } catch (error) {

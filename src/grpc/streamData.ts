@@ -1,12 +1,13 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import type { DataRequest, DataResponse, GenerateRequest, TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import type { DataRequest, DataResponse, GenerateRequest } from '../gen/tokenrelay/v1/data_service';
 import { StatusCode, StreamFailure, asFailure, fieldFailure, invalidField } from '../core/streams/status';
 import type { StreamReader, StreamWriter } from '../core/streams/store';
 import { callContextOf } from './interceptors/context';
 import { CallOutput } from './callOutput';
 import type { ServiceContext } from '../core/context';
 import { startGeneration } from '../core/generation';
-import { type ChunkOutput, pumpStream } from '../core/pump';
+import { pumpStream } from '../core/pump';
+import { tokenChunkOutput } from './convert';
 
 const MAX_REQUEST_ID_BYTES = 128;
 
@@ -125,13 +126,7 @@ class Session {
 
   private async follow(requestId: string, reader: StreamReader): Promise<void> {
     const session = this.output;
-    const tagged: ChunkOutput = {
-      write: (chunk: TokenChunk) => session.write({ requestId, chunk }),
-      drained: () => session.drained(),
-      get gone() {
-        return session.gone;
-      },
-    };
+    const tagged = tokenChunkOutput(reader.stream.id, (chunk) => session.write({ requestId, chunk }), session);
     const end = await pumpStream(reader, tagged, this.context.config.streams);
     if (end?.failure) session.write({ requestId, error: { code: end.failure.code, message: end.failure.message } });
   }

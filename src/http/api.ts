@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { bearerTokenCheck } from '../grpc/interceptors/auth';
-import { REQUEST_ID_KEY, requestIdFrom } from '../grpc/interceptors/requestId';
+import { REQUEST_ID_KEY } from '../common/headers';
+import { bearerTokenCheck } from '../core/bearerToken';
+import { requestIdFrom } from '../core/requestId';
 import { CallState } from '../core/callContext';
 import { cancelStream } from './cancelStream';
 import { chatCompletions } from './chatCompletions';

@@ -1,5 +1,4 @@
-import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import { finishReasonFromProto } from '../grpc/convert';
+import type { Chunk } from '../core/pump';
 import type { StreamEnd } from '../core/streams/tokenStream';
 import { sseEvent } from './sse';
 
@@ -43,18 +42,18 @@ export class ChatChunkFormatter {
     private readonly includeUsage: boolean,
   ) {}
 
-  format(chunk: TokenChunk): string {
+  format(chunk: Chunk): string {
     let text = '';
     if (chunk.tokens.length > 0) {
       text += sseEvent(JSON.stringify(this.chunk({ content: chunk.tokens.join('') }, null)), {
         id: chunk.seq + chunk.tokens.length - 1,
       });
     }
-    const finishReason = finishReasonFromProto(chunk.finishReason);
-    if (finishReason) {
-      text += sseEvent(JSON.stringify(this.chunk({}, finishReason)));
-      if (this.includeUsage && chunk.usage) {
-        text += sseEvent(JSON.stringify({ ...this.envelope(), choices: [], usage: openAiUsage(chunk.usage) }));
+    const { end } = chunk;
+    if (end) {
+      text += sseEvent(JSON.stringify(this.chunk({}, end.reason)));
+      if (this.includeUsage) {
+        text += sseEvent(JSON.stringify({ ...this.envelope(), choices: [], usage: openAiUsage(end.usage) }));
       }
       text += sseEvent('[DONE]');
     }

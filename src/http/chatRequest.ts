@@ -1,9 +1,10 @@
-import { type ChatMessage, GenerateRequest } from '../gen/tokenrelay/v1/data_service';
+import type { ChatMessage } from '../core/models/types';
+import type { GenerateInput } from '../core/validate';
 import { HttpError, invalidField } from './errors';
 
-/** A chat-completions request body, as the GenerateRequest the stream log runs and how to answer it. */
+/** A chat-completions request body: the generation it asks for (the same input as a gRPC GenerateRequest), and how to answer it. */
 export interface ChatCall {
-  request: GenerateRequest;
+  request: GenerateInput;
   /** `stream: true`: answer with SSE chat.completion.chunk events; else one chat.completion body. */
   stream: boolean;
   /** `stream_options.include_usage`: a last chunk with empty choices carries the usage. */
@@ -79,8 +80,9 @@ export function parseChatRequest(body: unknown): ChatCall {
   if (!isBoolean(includeUsage)) throw invalidField('stream_options.include_usage', 'must be a boolean');
   const maxTokens =
     optional(body, 'max_completion_tokens', isInteger, 'an integer') ?? optional(body, 'max_tokens', isInteger, 'an integer');
-  const request = GenerateRequest.fromPartial({
+  const request: GenerateInput = {
     model: optional(body, 'model', isString, 'a string') ?? '',
+    prompt: '',
     messages: messagesOf(body.messages),
     maxTokens,
     temperature: optional(body, 'temperature', isNumber, 'a number'),
@@ -89,6 +91,6 @@ export function parseChatRequest(body: unknown): ChatCall {
     seed: optional(body, 'seed', isInteger, 'an integer'),
     streamId: optional(body, 'stream_id', isString, 'a string') ?? '',
     resumable: optional(body, 'resumable', isBoolean, 'a boolean') ?? false,
-  });
+  };
   return { request, stream: optional(body, 'stream', isBoolean, 'a boolean') ?? false, includeUsage };
 }

@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import type { ChunkOutput } from '../core/pump';
+import type { Chunk, ChunkOutput } from '../core/pump';
 import { OutputState } from '../core/outputState';
 import { SSE_HEARTBEAT } from './sse';
 
@@ -58,7 +57,7 @@ export class HttpOutput {
  * shares the pump's coalescing, heartbeats and backpressure with gRPC:
  * write() returns what res.write() returned, and the pump waits for 'drain'.
  */
-export function sseChunkOutput(output: HttpOutput, format: (chunk: TokenChunk) => string, onTokens: (count: number) => void): ChunkOutput {
+export function sseChunkOutput(output: HttpOutput, format: (chunk: Chunk) => string, onTokens: (count: number) => void): ChunkOutput {
   return {
     write(chunk) {
       if (chunk.heartbeat) return output.write(SSE_HEARTBEAT);

@@ -1,6 +1,4 @@
-import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import { finishReasonFromProto } from '../grpc/convert';
-import { pumpStream } from '../core/pump';
+import { type Chunk, pumpStream } from '../core/pump';
 import { StatusCode, type StreamFailure, fieldFailure } from '../core/streams/status';
 import type { StreamReader, StreamView } from '../core/streams/store';
 import { leaveWhenDraining } from '../core/draining';
@@ -66,15 +64,13 @@ function openAt(stream: StreamView, point: ResumePoint): StreamReader {
 }
 
 /** An events-format chunk: `id:` the seq of its last token, data {seq, tokens}; the end as `event: end`. */
-function formatEvent(chunk: TokenChunk): string {
+function formatEvent(chunk: Chunk): string {
   let text = '';
   if (chunk.tokens.length > 0) {
     text += sseEvent(JSON.stringify({ seq: chunk.seq, tokens: chunk.tokens }), { id: chunk.seq + chunk.tokens.length - 1 });
   }
-  const finishReason = finishReasonFromProto(chunk.finishReason);
-  if (finishReason) {
-    const usage = chunk.usage ? openAiUsage(chunk.usage) : null;
-    text += sseEvent(JSON.stringify({ finish_reason: finishReason, usage }), { event: 'end' });
+  if (chunk.end) {
+    text += sseEvent(JSON.stringify({ finish_reason: chunk.end.reason, usage: openAiUsage(chunk.end.usage) }), { event: 'end' });
   }
   return text;
 }

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { HttpApi } from '../http/api';
-import { REQUEST_ID_KEY } from '../grpc/interceptors/requestId';
+import { REQUEST_ID_KEY } from '../common/headers';
 import { internalErrorMessage } from '../core/streams/status';
 import type { Metrics } from './metrics';
 
