@@ -36,7 +36,10 @@ async function startOther(checkout: string, runDir: string): Promise<{ pid: numb
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { calls: { type: 'string', default: '2000' }, reps: { type: 'string', default: '5' } } });
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { calls: { type: 'string', default: '2000' }, reps: { type: 'string', default: '5' } },
+  });
   const other = positionals[0];
   if (!other) throw new Error('usage: compare.js OTHER_CHECKOUT [--calls N] [--reps N]');
   const calls = Number(values.calls);
@@ -58,7 +61,9 @@ async function main(): Promise<void> {
       figures.otherCpu.push(((cpuSeconds(theirs.pid) - before[1]) / (2 * calls)) * 1e6);
       figures.thisP50.push((result.relay as TtftResult).p50Us);
       figures.otherP50.push((result.grpc as TtftResult).p50Us);
-      process.stderr.write(`rep ${rep + 1}/${reps}: this p50 ${figures.thisP50[rep].toFixed(0)} µs, other p50 ${figures.otherP50[rep].toFixed(0)} µs\n`);
+      process.stderr.write(
+        `rep ${rep + 1}/${reps}: this p50 ${figures.thisP50[rep].toFixed(0)} µs, other p50 ${figures.otherP50[rep].toFixed(0)} µs\n`,
+      );
     }
   } finally {
     closeAllClients();
@@ -73,14 +78,14 @@ async function main(): Promise<void> {
   const ttftRatio = ratios(figures.thisP50, figures.otherP50);
   const cpuRatio = ratios(figures.thisCpu, figures.otherCpu);
   process.stdout.write(
-    [
+    `${[
       line('this checkout: time to first token p50, µs', figures.thisP50),
       line(`${other}: time to first token p50, µs`, figures.otherP50),
       line('this checkout: server CPU per call, µs', figures.thisCpu),
       line(`${other}: server CPU per call, µs`, figures.otherCpu),
       `ratio this / other, per repetition: TTFT ${ttftRatio.median.toFixed(2)}× (${ttftRatio.min.toFixed(2)}–${ttftRatio.max.toFixed(2)}), ` +
         `CPU per call ${cpuRatio.median.toFixed(2)}× (${cpuRatio.min.toFixed(2)}–${cpuRatio.max.toFixed(2)})`,
-    ].join('\n') + '\n',
+    ].join('\n')}\n`,
   );
 }
 

@@ -42,7 +42,8 @@ function layerOf(functionName: string, where: string): string {
   // A profile of another checkout (a before/after comparison) has paths like ../other/dist/...
   const location = !where.includes('node_modules') && where.includes('dist/') ? where.slice(where.indexOf('dist/')) : where;
   if (/cjs\/loader|modules\/|bootstrap|gpt-tokenizer|protobufjs/.test(location)) return 'startup (module loading, tokenizer tables)';
-  if (['wrapSafe', 'compileFunction', 'readFileUtf8', 'internalModuleStat'].includes(functionName)) return 'startup (module loading, tokenizer tables)';
+  if (['wrapSafe', 'compileFunction', 'readFileUtf8', 'internalModuleStat'].includes(functionName))
+    return 'startup (module loading, tokenizer tables)';
   if (functionName === '(garbage collector)') return 'garbage collector';
   if (location.startsWith('@grpc/')) return 'grpc-js';
   if (location.startsWith('dist/gen/') || location.startsWith('@bufbuild/')) return 'generated protobuf code';

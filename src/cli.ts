@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { type TokenRelayClient, createClient } from './client';
 import { FinishReason } from './gen/tokenrelay/v1/data_service';
-import { ConfigError, loadConfig } from './server/config';
+import { type Config, ConfigError, loadConfig } from './server/config';
 import { createLogger } from './server/logger';
 import { TokenRelayServer } from './server/server';
 import { MAX_WORKERS, isWorker, runPrimary, workerId } from './server/workers';
@@ -60,7 +60,8 @@ function port(value: string | undefined, name: string, fallback: number): number
 function workerCount(value: string | undefined): number {
   if (value === undefined || value === '') return 1;
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1 || parsed > MAX_WORKERS) fail(`--workers: must be a whole number from 1 to ${MAX_WORKERS}, got ${value}`);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > MAX_WORKERS)
+    fail(`--workers: must be a whole number from 1 to ${MAX_WORKERS}, got ${value}`);
   return parsed;
 }
 
@@ -68,7 +69,7 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   const env = process.env;
   const workers = workerCount((values.workers as string | undefined) ?? env.TOKENRELAY_WORKERS);
   const logger = createLogger(undefined, workerId());
-  let config;
+  let config: Config;
   try {
     config = loadConfig((values.config as string | undefined) ?? env.TOKENRELAY_CONFIG);
   } catch (error) {
@@ -76,7 +77,9 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
     throw error;
   }
   if (workers > 1 && config.streams.store !== 'redis') {
-    fail(`--workers: ${workers} workers need streams.store "redis" (or TOKENRELAY_STORE=redis), got "${config.streams.store}": a stream kept in one worker's memory could not be resumed on another`);
+    fail(
+      `--workers: ${workers} workers need streams.store "redis" (or TOKENRELAY_STORE=redis), got "${config.streams.store}": a stream kept in one worker's memory could not be resumed on another`,
+    );
   }
   if (workers > 1 && !isWorker()) {
     runPrimary(workers, logger);
@@ -123,7 +126,10 @@ async function generate(values: Record<string, string | boolean | undefined>, pr
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort(new Error('interrupted')));
   try {
-    const stream = sdk.generate({ model: (values.model as string | undefined) ?? '', prompt, maxTokens, seed }, { signal: controller.signal });
+    const stream = sdk.generate(
+      { model: (values.model as string | undefined) ?? '', prompt, maxTokens, seed },
+      { signal: controller.signal },
+    );
     for await (const chunk of stream) {
       process.stdout.write(chunk.tokens.join(''));
       if (chunk.finishReason !== FinishReason.FINISH_REASON_UNSPECIFIED) {
@@ -134,7 +140,9 @@ async function generate(values: Record<string, string | boolean | undefined>, pr
       }
     }
   } catch (error) {
-    process.stderr.write(`\ntokenrelay: ${controller.signal.aborted ? 'interrupted; the stream was cancelled' : (error as Error).message}\n`);
+    process.stderr.write(
+      `\ntokenrelay: ${controller.signal.aborted ? 'interrupted; the stream was cancelled' : (error as Error).message}\n`,
+    );
     process.exitCode = controller.signal.aborted ? 130 : 1;
   } finally {
     // Let the Cancel reach the server before the channel closes.
@@ -160,10 +168,9 @@ async function models(values: Record<string, string | boolean | undefined>): Pro
   }
 }
 
-async function main(): Promise<void> {
-  let parsed;
+function parseCommandLine() {
   try {
-    parsed = parseArgs({
+    return parseArgs({
       allowPositionals: true,
       options: {
         help: { type: 'boolean', short: 'h' },
@@ -181,7 +188,10 @@ async function main(): Promise<void> {
   } catch (error) {
     fail(`${(error as Error).message}\n\n${HELP}`);
   }
-  const { values, positionals } = parsed;
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseCommandLine();
   const [command, ...rest] = positionals;
   if (values.help || !command) {
     process.stdout.write(HELP);

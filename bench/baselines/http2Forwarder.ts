@@ -90,7 +90,11 @@ function main(): void {
     const path = headers[':path'];
     if (path === `${SERVICE}/Publish`) publish(stream);
     else if (path === `${SERVICE}/Subscribe`) subscribe(stream);
-    else stream.respond({ ...GRPC_HEADERS, 'grpc-status': '12', 'grpc-message': 'the baseline serves Publish and Subscribe only' }, { endStream: true });
+    else
+      stream.respond(
+        { ...GRPC_HEADERS, 'grpc-status': '12', 'grpc-message': 'the baseline serves Publish and Subscribe only' },
+        { endStream: true },
+      );
   });
   server.listen(0, '127.0.0.1', () => process.send?.({ type: 'ready', port: (server.address() as AddressInfo).port }));
   process.once('SIGTERM', () => {

@@ -102,7 +102,8 @@ export class ScenarioContext {
     const count = Math.min(row.summary.samples.length, vs.summary.samples.length);
     const ratios = Array.from({ length: count }, (_, index) => row.summary.samples[index] / vs.summary.samples[index]);
     const summary = summarize(ratios);
-    (row.ratios ??= []).push({ vs: name, summary });
+    row.ratios ??= [];
+    row.ratios.push({ vs: name, summary });
     return summary;
   }
 

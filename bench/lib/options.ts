@@ -50,7 +50,8 @@ export function parseOptions(argv: string[]): RunOptions {
     if (!(SCENARIO_IDS as readonly string[]).includes(id)) throw new Error(`--only: unknown scenario ${JSON.stringify(id)}\n\n${USAGE}`);
   }
   const reps = values.reps === undefined ? undefined : Number(values.reps);
-  if (reps !== undefined && !(Number.isInteger(reps) && reps >= 1)) throw new Error(`--reps: must be a whole number >= 1, got ${values.reps}`);
+  if (reps !== undefined && !(Number.isInteger(reps) && reps >= 1))
+    throw new Error(`--reps: must be a whole number >= 1, got ${values.reps}`);
   return {
     quick: values.quick ?? false,
     only: only as ScenarioId[],

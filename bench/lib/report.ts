@@ -34,7 +34,10 @@ export function figuresTable(rows: Row[]): string {
       formatNumber(row.summary.median),
       formatNumber(row.summary.max),
       (row.ratios ?? [])
-        .map((ratio) => `${formatRatio(ratio.summary.median)} (${formatRatio(ratio.summary.min)}–${formatRatio(ratio.summary.max)}) vs ${ratio.vs}`)
+        .map(
+          (ratio) =>
+            `${formatRatio(ratio.summary.median)} (${formatRatio(ratio.summary.min)}–${formatRatio(ratio.summary.max)}) vs ${ratio.vs}`,
+        )
         .join('; '),
     ]),
   );
@@ -44,6 +47,11 @@ export function figuresTable(rows: Row[]): string {
 export function targetsTable(checks: Check[]): string {
   return table(
     ['', 'target', 'measured (median)', 'met'],
-    checks.map((check) => [`(${check.scenario})`, check.target, check.measured, check.met === null ? 'not judged' : check.met ? 'yes' : '**NO**']),
+    checks.map((check) => [
+      `(${check.scenario})`,
+      check.target,
+      check.measured,
+      check.met === null ? 'not judged' : check.met ? 'yes' : '**NO**',
+    ]),
   );
 }

@@ -50,9 +50,7 @@ function countBelow(stamps: Float64Array, count: number, value: number): number 
 async function open(params: StreamsParams): Promise<void> {
   producer.connection = new RawConnection(params.address);
   const connection = producer.connection;
-  producer.calls = await Promise.all(
-    Array.from({ length: params.streams }, (_, index) => connection.publish(`${params.prefix}-${index}`)),
-  );
+  producer.calls = await Promise.all(Array.from({ length: params.streams }, (_, index) => connection.publish(`${params.prefix}-${index}`)));
   producer.seqs = producer.calls.map(() => 0);
 }
 
@@ -87,7 +85,8 @@ async function stop(params: { fromNs: number; toNs: number }): Promise<{ sent: n
   producer.stopped = true;
   for (const call of producer.calls) call.end();
   const sentInWindow =
-    countBelow(producer.stamps, producer.sent, params.toNs / 1000 + 0.05) - countBelow(producer.stamps, producer.sent, params.fromNs / 1000);
+    countBelow(producer.stamps, producer.sent, params.toNs / 1000 + 0.05) -
+    countBelow(producer.stamps, producer.sent, params.fromNs / 1000);
   const connection = producer.connection;
   setTimeout(() => connection?.close(), 2000).unref();
   return { sent: producer.sent, sentInWindow };

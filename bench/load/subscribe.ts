@@ -27,7 +27,10 @@ function start(params: SubscribeParams): Promise<void> {
   const call = clientFor(params.address, 'subscribe').subscribe({ streamId: params.streamId, fromSeq: params.fromSeq });
   let resolveFirst!: () => void;
   let rejectFirst!: (error: Error) => void;
-  const first = new Promise<void>((resolve, reject) => ((resolveFirst = resolve), (rejectFirst = reject)));
+  const first = new Promise<void>((resolve, reject) => {
+    resolveFirst = resolve;
+    rejectFirst = reject;
+  });
   const state = { call, tokens: 0, messages: 0, lastNs: 0 } as Subscription;
   state.done = new Promise<void>((resolve) => {
     call.on('data', (chunk: TokenChunk) => {

@@ -37,7 +37,10 @@ const BLOCK = 100;
  * does. (Strict call-by-call turns make every call cold: the in-process call
  * then takes 15 µs instead of 2.)
  */
-export async function measure(calls: number, targets: Array<[TtftTarget, () => Promise<number>]>): Promise<Partial<Record<TtftTarget, TtftResult>>> {
+export async function measure(
+  calls: number,
+  targets: Array<[TtftTarget, () => Promise<number>]>,
+): Promise<Partial<Record<TtftTarget, TtftResult>>> {
   const samples = targets.map(() => [] as number[]);
   for (const measured of [false, true]) {
     for (let done = 0; done < calls; done += BLOCK) {

@@ -52,7 +52,11 @@ export const generateOneStream: Scenario = {
     const relayMedian = row.summary.median;
     context.check('≥ 1,000,000 tokens/s on one stream', relayMedian >= 1e6, `${formatNumber(relayMedian)} tokens/s`);
     if (grpc && sse) {
-      const grpcRow = context.row(`baseline: plain grpc-js, 1 message per token, ${formatNumber(baselineGrpcTokens)} tokens`, 'tokens/s', grpcRates);
+      const grpcRow = context.row(
+        `baseline: plain grpc-js, 1 message per token, ${formatNumber(baselineGrpcTokens)} tokens`,
+        'tokens/s',
+        grpcRates,
+      );
       const sseRow = context.row(`baseline: HTTP/1.1 SSE, 1 event per token, ${formatNumber(sseTokens)} tokens`, 'tokens/s', sseRates);
       const vsSse = context.ratio(row, sseRow, 'SSE');
       const vsGrpc = context.ratio(row, grpcRow, 'grpc-js');

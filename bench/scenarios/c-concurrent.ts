@@ -56,7 +56,11 @@ export const concurrentStreams: Scenario = {
       context.row(`tokenrelay server CPU, ${shape.streams} streams`, '% of a core', serverCpu);
       context.row(`load client CPU, ${shape.streams} streams`, '% of a core', clientCpu);
       if (shape.streams === 1000) {
-        context.check('1,000 streams: ≥ 1,000,000 tokens/s aggregate', row.summary.median >= 1e6, `${formatNumber(row.summary.median)} tokens/s`);
+        context.check(
+          '1,000 streams: ≥ 1,000,000 tokens/s aggregate',
+          row.summary.median >= 1e6,
+          `${formatNumber(row.summary.median)} tokens/s`,
+        );
       }
     }
   },

@@ -137,8 +137,16 @@ export const pacedLatency: Scenario = {
       }
       if (withoutGrpcJs) context.ratio(mine.cpu, withoutGrpcJs.cpu, 'node:http2 forwarder');
       if (streams !== 1000) continue;
-      context.check('relay-added latency p50 < 1 ms (measured end to end)', mine.p50.summary.median < 1, `${formatNumber(mine.p50.summary.median)} ms`);
-      context.check('relay-added latency p99 < 5 ms (measured end to end)', mine.p99.summary.median < 5, `${formatNumber(mine.p99.summary.median)} ms`);
+      context.check(
+        'relay-added latency p50 < 1 ms (measured end to end)',
+        mine.p50.summary.median < 1,
+        `${formatNumber(mine.p50.summary.median)} ms`,
+      );
+      context.check(
+        'relay-added latency p99 < 5 ms (measured end to end)',
+        mine.p99.summary.median < 5,
+        `${formatNumber(mine.p99.summary.median)} ms`,
+      );
       context.check('server CPU < 50% of one core', mine.cpu.summary.median < 50, `${mine.cpu.summary.median.toFixed(1)}%`);
     }
   },

@@ -39,7 +39,8 @@ export const idleStreams: Scenario = {
       await sleep(300);
       const before: MemorySample = await relay.memory(true);
       const opened = await open(streams, 'held');
-      if (opened.flowing !== streams) throw new Error(`${opened.flowing} of ${streams} streams delivered a first token: ${opened.errors.join('; ')}`);
+      if (opened.flowing !== streams)
+        throw new Error(`${opened.flowing} of ${streams} streams delivered a first token: ${opened.errors.join('; ')}`);
       const after: MemorySample = await relay.memory(true);
       const second = await client.call<{ flowing: number; errors: string[] }>('idle.flowing', { minTokens: 2, timeoutMs: 15_000 });
       rssPerStream.push((after.rss - before.rss) / streams / 1024);

@@ -62,6 +62,10 @@ export const timeToFirstToken: Scenario = {
       const cpuRow = context.row('tokenrelay server CPU per call (max_tokens 1, whole call)', 'µs', relayCpu);
       context.ratio(cpuRow, context.row('baseline: plain grpc-js server CPU per call', 'µs', grpcCpu), 'grpc-js');
     }
-    context.check('warm time to first token added by the relay: p50 < 300 µs', added.summary.median < 300, `${added.summary.median.toFixed(0)} µs`);
+    context.check(
+      'warm time to first token added by the relay: p50 < 300 µs',
+      added.summary.median < 300,
+      `${added.summary.median.toFixed(0)} µs`,
+    );
   },
 };

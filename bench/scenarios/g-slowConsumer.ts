@@ -77,7 +77,11 @@ export const slowConsumer: Scenario = {
     const label = `slow subscriber (${formatNumber(readTokensPerSecond)} tokens/s) ≥ ${formatNumber(Math.min(...minLag))} tokens behind`;
     const rssRow = context.row(`server memory growth while the ${label}, peak RSS`, 'MB', growthRss);
     context.row(`server memory growth while the ${label}, peak V8 heap used + external`, 'MB', growthHeap);
-    const logRow = context.row(`the log of the ${formatNumber(behind)} tokens it has not read (GC'd RSS, before the stream → after publishing)`, 'MB', logRss);
+    const logRow = context.row(
+      `the log of the ${formatNumber(behind)} tokens it has not read (GC'd RSS, before the stream → after publishing)`,
+      'MB',
+      logRss,
+    );
     context.row(`the same, V8 heap used + external`, 'MB', logHeap);
     context.check(
       'server memory growth < 10 MB while the slow consumer is 200,000 tokens behind (growth during the slow read)',

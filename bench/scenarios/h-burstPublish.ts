@@ -24,7 +24,13 @@ export const burstPublish: Scenario = {
       const relay = await context.relay();
       const burst = async (streamId: string, count: number) => {
         await producer.call('publish.open', { address: relay.address, streamId });
-        return producer.call<BurstResult>('publish.burst', { streamId, tokens: count, chunkTokens: PUBLISH_CHUNK_TOKENS, seed: 5, end: true });
+        return producer.call<BurstResult>('publish.burst', {
+          streamId,
+          tokens: count,
+          chunkTokens: PUBLISH_CHUNK_TOKENS,
+          seed: 5,
+          end: true,
+        });
       };
       await burst('h-warmup', tokens / 5);
       const result = await burst(`h-${rep}`, tokens);

@@ -1,4 +1,4 @@
-import { type ChannelOptions, type ChannelCredentials, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { type ChannelOptions, type ChannelCredentials, credentials, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
   type CancelResponse,
   DataServiceClient,
@@ -94,7 +94,14 @@ export class TokenRelayClient {
   /** Publishes tokens from an external producer to a stream; resumable across reconnects by default. */
   publish(streamId: string, tokens: TokenSource, options: PublishOptions = {}): Promise<PublishResponse> {
     const metadata = this.metadata(options.metadata);
-    return publishStream(this.raw, streamId, tokens, { resume: this.backoff, ...options }, () => metadata.clone(), () => ({}));
+    return publishStream(
+      this.raw,
+      streamId,
+      tokens,
+      { resume: this.backoff, ...options },
+      () => metadata.clone(),
+      () => ({}),
+    );
   }
 
   /** Opens a StreamData session. */
@@ -133,9 +140,7 @@ export class TokenRelayClient {
   }
 
   private unary<Response>(start: (callback: (error: ServiceError | null, response: Response) => void) => void): Promise<Response> {
-    return new Promise((resolve, reject) =>
-      start((error, response) => (error ? reject(TokenRelayError.from(error)) : resolve(response))),
-    );
+    return new Promise((resolve, reject) => start((error, response) => (error ? reject(TokenRelayError.from(error)) : resolve(response))));
   }
 }
 
@@ -155,4 +160,3 @@ export class TokenRelayClient {
 export function createClient(addresses: ClientAddresses, options: ClientOptions = {}): TokenRelayClient {
   return new TokenRelayClient(addresses, options);
 }
-

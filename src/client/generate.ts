@@ -191,11 +191,7 @@ export class ResumableStream implements AsyncIterable<TokenChunk> {
 }
 
 /** Opens Generate, then Subscribe on every resume once something was delivered. */
-export function generationOpener(
-  client: DataServiceClient,
-  request: GenerateRequest,
-  metadata: Metadata,
-): Open {
+export function generationOpener(client: DataServiceClient, request: GenerateRequest, metadata: Metadata): Open {
   return (fromSeq, delivered, options) =>
     delivered || fromSeq > 0
       ? client.subscribe({ streamId: request.streamId, fromSeq }, metadata.clone(), options)

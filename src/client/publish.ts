@@ -1,10 +1,9 @@
-import { type CallOptions, type ClientWritableStream, type Metadata } from '@grpc/grpc-js';
+import type { CallOptions, ClientWritableStream, Metadata } from '@grpc/grpc-js';
 import type { DataServiceClient, PublishRequest, PublishResponse } from '../gen/tokenrelay/v1/data_service';
 import { TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { type BackoffOptions, RetryBudget, sleep } from '../common/backoff';
 import { NEXT_SEQ_HEADER } from '../common/headers';
 import { TokenRelayError, isTransient } from './errors';
-
 
 export interface PublishOptions {
   /** A label for the producing model, for the server's logs and metrics. */
@@ -74,7 +73,7 @@ export async function publishStream(
     try {
       const headers = new Promise<Metadata>((resolve) => writer.once('metadata', resolve));
       writer.write({ open: { streamId, model: options.model ?? '', resumable: resume } });
-      const nextSeq = Number((await Promise.race([headers, response]) as Metadata).get(NEXT_SEQ_HEADER)[0] ?? 0);
+      const nextSeq = Number(((await Promise.race([headers, response])) as Metadata).get(NEXT_SEQ_HEADER)[0] ?? 0);
       startSeq ??= nextSeq;
       const write = async (seq: number, tokens: string[]) => {
         if (!writer.write({ chunk: TokenChunk.fromPartial({ seq, tokens }) })) {

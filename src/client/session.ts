@@ -1,12 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type ClientDuplexStream, status as Status } from '@grpc/grpc-js';
-import {
-  type DataRequest,
-  type DataResponse,
-  FinishReason,
-  GenerateRequest,
-  type TokenChunk,
-} from '../gen/tokenrelay/v1/data_service';
+import { type DataRequest, type DataResponse, FinishReason, GenerateRequest, type TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { TokenRelayError } from './errors';
 
 /** One generation of a session: its chunks as an async iterable, and a way to cancel it. */

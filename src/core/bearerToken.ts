@@ -22,4 +22,3 @@ export function bearerTokenCheck(tokens: readonly string[]): (header: unknown) =
     return ok;
   };
 }
-

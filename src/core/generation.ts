@@ -33,7 +33,7 @@ export async function startGeneration(context: ServiceContext, input: GenerateIn
   if (streamId !== '') {
     const existing = await context.store.find(streamId);
     // A finished stream is replayed to an identical retry; a failed one is started again.
-    if (existing && (!existing.end || !existing.end.failure)) {
+    if (existing && !existing.end?.failure) {
       if (existing.fingerprint === fingerprint) return { stream: existing };
       const state = existing.end ? 'exists' : 'is live';
       throw new StreamFailure(

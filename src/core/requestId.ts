@@ -28,4 +28,3 @@ export function requestIdFrom(header: HeaderReader): string {
   }
   return randomUUID();
 }
-

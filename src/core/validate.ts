@@ -63,7 +63,10 @@ export function validateGenerate(
   let promptBytes = Buffer.byteLength(input.prompt);
   for (const [index, message] of input.messages.entries()) {
     if (!ROLES.has(message.role)) {
-      throw invalidField(`messages[${index}].role`, `must be one of ${[...ROLES].join(', ')}, got ${JSON.stringify(message.role.slice(0, 64))}`);
+      throw invalidField(
+        `messages[${index}].role`,
+        `must be one of ${[...ROLES].join(', ')}, got ${JSON.stringify(message.role.slice(0, 64))}`,
+      );
     }
     promptBytes += Buffer.byteLength(message.content);
   }

@@ -1,4 +1,4 @@
-import { FinishReason as ProtoFinishReason, TokenChunk } from '../gen/tokenrelay/v1/data_service';
+import { FinishReason as ProtoFinishReason, type TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import type { Chunk, ChunkOutput } from '../core/pump';
 import type { FinishReason } from '../core/streams/tokenStream';
 

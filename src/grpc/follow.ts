@@ -10,7 +10,6 @@ import { leaveWhenDraining } from '../core/draining';
 import { pumpStream } from '../core/pump';
 import { tokenChunkOutput } from './convert';
 
-
 /** What a server-streaming call follows: a reader, and the stream's writer when the call started it. */
 export interface Followed {
   reader: StreamReader;
@@ -49,7 +48,7 @@ export async function followStream(
     const deadlineFailure = () =>
       new StreamFailure(
         StatusCode.DEADLINE_EXCEEDED,
-        `deadline exceeded after ${Date.now() - startedMs} ms` + (owner ? '; the producer was stopped' : ''),
+        `deadline exceeded after ${Date.now() - startedMs} ms${owner ? '; the producer was stopped' : ''}`,
       );
     const consumerGone = () => {
       // grpc-js ends a call at the client's deadline on its own timer, which may fire before ours: that is the deadline too.
@@ -67,7 +66,11 @@ export async function followStream(
       }, deadlineMs - Date.now());
     }
     stopFollowing = leaveWhenDraining(context, openedReader, (failure) => output.fail(failure.code, failure.message));
-    const end = await pumpStream(reader, tokenChunkOutput(reader.stream.id, (chunk) => output.write(chunk), output), context.config.streams);
+    const end = await pumpStream(
+      reader,
+      tokenChunkOutput(reader.stream.id, (chunk) => output.write(chunk), output),
+      context.config.streams,
+    );
     if (end?.failure) output.fail(end.failure.code, end.failure.message, streamEndedTrailer());
     else output.end();
   } catch (error) {

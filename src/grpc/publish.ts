@@ -137,10 +137,7 @@ class PublishCall {
     }
     const next = stream.nextSeq;
     if (chunk.seq > next) {
-      throw new StreamFailure(
-        StatusCode.FAILED_PRECONDITION,
-        `chunk.seq: ${chunk.seq} leaves a gap; the stream's next seq is ${next}`,
-      );
+      throw new StreamFailure(StatusCode.FAILED_PRECONDITION, `chunk.seq: ${chunk.seq} leaves a gap; the stream's next seq is ${next}`);
     }
     // Tokens already stored (a producer resending after a reconnect) are skipped.
     const fresh = chunk.tokens.slice(next - chunk.seq);

@@ -102,7 +102,9 @@ function resolve(routes: readonly Route[], method: string, pathname: string, cal
     try {
       params = matchPath(route, pathname);
     } catch {
-      throw new HttpError(400, `path: ${JSON.stringify(pathname.slice(0, 200))} is not valid percent-encoding`, { code: 'invalid_argument' });
+      throw new HttpError(400, `path: ${JSON.stringify(pathname.slice(0, 200))} is not valid percent-encoding`, {
+        code: 'invalid_argument',
+      });
     }
     if (!params) continue;
     const head = method === 'HEAD' && route.method === 'GET';

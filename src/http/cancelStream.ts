@@ -13,7 +13,11 @@ export function cancelStream(context: HttpContext): HttpHandler {
   return async (call) => {
     const id = call.params[0];
     call.streamId = id;
-    const cancelled = await stopStream(context, id, new StreamFailure(StatusCode.CANCELLED, `stream ${id} was cancelled by DELETE /v1/streams/${id}`));
+    const cancelled = await stopStream(
+      context,
+      id,
+      new StreamFailure(StatusCode.CANCELLED, `stream ${id} was cancelled by DELETE /v1/streams/${id}`),
+    );
     sendJson(call.response, 200, { id, object: 'stream', cancelled });
   };
 }

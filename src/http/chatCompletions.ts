@@ -54,7 +54,11 @@ async function streamCompletion(
 ): Promise<void> {
   startSse(call.response, { [STREAM_ID_HEADER]: reader.stream.id });
   const formatter = new ChatChunkFormatter(info, chat.includeUsage);
-  const chunks = sseChunkOutput(output, (chunk) => formatter.format(chunk), (count) => context.metrics.tokensRelayed.inc(count));
+  const chunks = sseChunkOutput(
+    output,
+    (chunk) => formatter.format(chunk),
+    (count) => context.metrics.tokensRelayed.inc(count),
+  );
   const end = await pumpStream(reader, chunks, context.config.streams);
   const failure = end?.failure ?? deadline.expired();
   // OpenAI's SDKs raise an APIError for a data event that carries an error.

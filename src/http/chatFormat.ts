@@ -71,7 +71,13 @@ export class ChatChunkFormatter {
   }
 
   private envelope() {
-    return { id: this.info.id, object: 'chat.completion.chunk', created: this.info.created, model: this.info.model, system_fingerprint: null };
+    return {
+      id: this.info.id,
+      object: 'chat.completion.chunk',
+      created: this.info.created,
+      model: this.info.model,
+      system_fingerprint: null,
+    };
   }
 }
 

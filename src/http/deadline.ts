@@ -18,14 +18,19 @@ export interface FollowDeadline {
  * stream fails, and the pump sends that); one that attached only stops
  * following (its reader closes, and expired() says why).
  */
-export function armDeadline(context: HttpContext, method: 'Generate' | 'Subscribe', reader: StreamReader, owner?: StreamWriter): FollowDeadline {
+export function armDeadline(
+  context: HttpContext,
+  method: 'Generate' | 'Subscribe',
+  reader: StreamReader,
+  owner?: StreamWriter,
+): FollowDeadline {
   const deadlineMs = deadlineFor(context.config, method).defaultMs;
   let failure: StreamFailure | undefined;
   if (deadlineMs <= 0) return { expired: () => undefined, clear: () => undefined };
   const timer = setTimeout(() => {
     failure = new StreamFailure(
       StatusCode.DEADLINE_EXCEEDED,
-      `deadline exceeded after ${deadlineMs} ms` + (owner ? '; the producer was stopped' : ''),
+      `deadline exceeded after ${deadlineMs} ms${owner ? '; the producer was stopped' : ''}`,
     );
     if (owner?.fail(failure)) return;
     reader.close();

@@ -29,10 +29,14 @@ export function resumePoint(call: HttpCall): ResumePoint {
   const lastEventId = call.request.headers['last-event-id'];
   if (typeof lastEventId === 'string' && lastEventId !== '') {
     if (!SEQ.test(lastEventId.trim())) {
-      throw new HttpError(400, `Last-Event-ID: must be the seq of a token seen (a non-negative integer), got ${JSON.stringify(lastEventId.slice(0, 40))}`, {
-        param: 'Last-Event-ID',
-        code: 'invalid_argument',
-      });
+      throw new HttpError(
+        400,
+        `Last-Event-ID: must be the seq of a token seen (a non-negative integer), got ${JSON.stringify(lastEventId.slice(0, 40))}`,
+        {
+          param: 'Last-Event-ID',
+          code: 'invalid_argument',
+        },
+      );
     }
     return { fromSeq: Number(lastEventId.trim()) + 1, field: 'Last-Event-ID' };
   }

@@ -295,12 +295,17 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 function parseUpstreamModel(raw: Json, name: string, backend: 'openai' | 'ollama', where: string): UpstreamModelConfig {
   rejectUnknownKeys(raw, UPSTREAM_FIELDS, where);
   const model = raw.model ?? name;
-  if (typeof model !== 'string' || model === '') throw new ConfigError(`${where}.model: must be the upstream's model id, a non-empty string`);
+  if (typeof model !== 'string' || model === '')
+    throw new ConfigError(`${where}.model: must be the upstream's model id, a non-empty string`);
   const timeouts = section(raw.timeouts, DEFAULT_UPSTREAM_TIMEOUTS, `${where}.timeouts`, { connectMs: 1, headersMs: 1, idleMs: 1 });
   const retry = section(raw.retry, DEFAULT_UPSTREAM_RETRY, `${where}.retry`, { maxAttempts: 1 });
   const maxConcurrent = number(raw.maxConcurrent, `${where}.maxConcurrent`, 1, 64);
   const maxQueue = number(raw.maxQueue, `${where}.maxQueue`, 0, 256);
-  for (const [field, value] of [['retry.maxAttempts', retry.maxAttempts], ['maxConcurrent', maxConcurrent], ['maxQueue', maxQueue]] as const) {
+  for (const [field, value] of [
+    ['retry.maxAttempts', retry.maxAttempts],
+    ['maxConcurrent', maxConcurrent],
+    ['maxQueue', maxQueue],
+  ] as const) {
     if (!Number.isInteger(value)) throw new ConfigError(`${where}.${field}: must be a whole number, got ${value}`);
   }
   return {
@@ -453,7 +458,9 @@ export function checkRedisUrl(raw: unknown, path: string): string {
     throw new ConfigError(`${path}: not a valid URL (${example})`);
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new ConfigError(`${path}: must start with redis:// or rediss://, got ${JSON.stringify(url.protocol.replace(/:$/, ''))} (${example})`);
+    throw new ConfigError(
+      `${path}: must start with redis:// or rediss://, got ${JSON.stringify(url.protocol.replace(/:$/, ''))} (${example})`,
+    );
   }
   if (!url.hostname) throw new ConfigError(`${path}: has no host (${example})`);
   if (url.pathname && !/^\/?(\d+)?$/.test(url.pathname)) throw new ConfigError(`${path}: the path must be a database number, ${example}`);

@@ -95,7 +95,10 @@ function handle(options: HttpSideOptions, request: http.IncomingMessage, respons
 function answerInternalError(logger: Logger, request: http.IncomingMessage, response: http.ServerResponse, error: unknown): void {
   const assigned = response.getHeader(REQUEST_ID_KEY);
   const requestId = typeof assigned === 'string' ? assigned : randomUUID();
-  logger.error({ err: error, requestId, method: request.method, path: request.url?.slice(0, 200) }, 'http request failed inside the server');
+  logger.error(
+    { err: error, requestId, method: request.method, path: request.url?.slice(0, 200) },
+    'http request failed inside the server',
+  );
   if (response.headersSent) {
     response.destroy();
     return;

@@ -123,7 +123,11 @@ export class TokenRelayServer {
       resumeGraceMs: config.streams.resumeGraceMs,
     };
     if (config.streams.store === 'memory') return new MemoryStore(streams);
-    const store = new RedisStore({ ...config.redis, ...streams }, logger, this.metrics.redisObserver(() => this.updateHealth()));
+    const store = new RedisStore(
+      { ...config.redis, ...streams },
+      logger,
+      this.metrics.redisObserver(() => this.updateHealth()),
+    );
     store.start();
     return store;
   }

@@ -116,7 +116,11 @@ export function describeStreamStoreContract(name: string, factory: StoreFactory)
       } catch (thrown) {
         error = thrown;
       }
-      expectFailure(error, StatusCode.OUT_OF_RANGE, new RegExp(`^from_seq: 6 is past the end of finished stream ${id}, which has 5 tokens$`));
+      expectFailure(
+        error,
+        StatusCode.OUT_OF_RANGE,
+        new RegExp(`^from_seq: 6 is past the end of finished stream ${id}, which has 5 tokens$`),
+      );
     });
 
     it('a reader past the current end of a live stream waits for that token', async () => {
@@ -217,7 +221,9 @@ export function describeStreamStoreContract(name: string, factory: StoreFactory)
       expect(end.reason).toBe('cancelled');
       expect(end.failure?.code).toBe(StatusCode.CANCELLED);
       expect(await store.stop(id, new StreamFailure(StatusCode.CANCELLED, 'again'))).toBe(false);
-      await expect(store.stop(freshId(), new StreamFailure(StatusCode.CANCELLED, 'x'))).rejects.toMatchObject({ code: StatusCode.NOT_FOUND });
+      await expect(store.stop(freshId(), new StreamFailure(StatusCode.CANCELLED, 'x'))).rejects.toMatchObject({
+        code: StatusCode.NOT_FOUND,
+      });
     });
 
     it('abandon "cancel": the stream is cancelled when its last reader leaves', async () => {
@@ -280,7 +286,10 @@ export function describeStreamStoreContract(name: string, factory: StoreFactory)
 
     it('counts the streams it produces, refuses one past maxActiveStreams, and failAll ends them', async () => {
       const store = await make({ maxActiveStreams: 2 });
-      const writers = [await store.create({ model: 'm', abandonPolicy: 'keep' }), await store.create({ model: 'm', abandonPolicy: 'keep' })];
+      const writers = [
+        await store.create({ model: 'm', abandonPolicy: 'keep' }),
+        await store.create({ model: 'm', abandonPolicy: 'keep' }),
+      ];
       expect(store.activeCount).toBe(2);
       await expect(store.create({ model: 'm', abandonPolicy: 'keep' })).rejects.toMatchObject({ code: StatusCode.RESOURCE_EXHAUSTED });
       store.failAll(new StreamFailure(StatusCode.UNAVAILABLE, 'shutting down'));

@@ -165,15 +165,35 @@ export function openAiEvents(tokens: readonly string[], options: OpenAiStreamOpt
   const event = (payload: unknown) => `data: ${JSON.stringify(payload)}${newline}${newline}`;
   const head = (extra: Record<string, unknown> = {}) =>
     style === 'openai'
-      ? { id, object: 'chat.completion.chunk', created: CREATED, model, service_tier: 'default', system_fingerprint: 'fp_f33640a400', ...extra }
+      ? {
+          id,
+          object: 'chat.completion.chunk',
+          created: CREATED,
+          model,
+          service_tier: 'default',
+          system_fingerprint: 'fp_f33640a400',
+          ...extra,
+        }
       : { id, object: 'chat.completion.chunk', created: CREATED, model, ...extra };
   const usageField = style === 'openai' ? { usage: null } : {};
-  const usageObject = usage && { prompt_tokens: usage.prompt, completion_tokens: usage.completion, total_tokens: usage.prompt + usage.completion };
+  const usageObject = usage && {
+    prompt_tokens: usage.prompt,
+    completion_tokens: usage.completion,
+    total_tokens: usage.prompt + usage.completion,
+  };
   const events: string[] = [];
   if (keepAlive) events.push(`: ping - 2024-11-02 10:15:00.123456+00:00${newline}${newline}`);
-  events.push(event({ ...head(), choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }], ...usageField }));
+  events.push(
+    event({
+      ...head(),
+      choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }],
+      ...usageField,
+    }),
+  );
   tokens.forEach((token, index) => {
-    events.push(event({ ...head(), choices: [{ index: 0, delta: { content: token }, logprobs: null, finish_reason: null }], ...usageField }));
+    events.push(
+      event({ ...head(), choices: [{ index: 0, delta: { content: token }, logprobs: null, finish_reason: null }], ...usageField }),
+    );
     if (keepAlive && index === Math.floor(tokens.length / 2)) events.push(`: keep-alive${newline}${newline}`);
   });
   if (style === 'llamacpp') {
@@ -192,9 +212,12 @@ export function openAiEvents(tokens: readonly string[], options: OpenAiStreamOpt
   } else {
     const delta = style === 'openai' ? {} : { content: '' };
     const stopReason = style === 'vllm' ? { stop_reason: null } : {};
-    events.push(event({ ...head(), choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason, ...stopReason }], ...usageField }));
+    events.push(
+      event({ ...head(), choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason, ...stopReason }], ...usageField }),
+    );
     if (usageObject) {
-      const details = style === 'openai' ? { prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } } : {};
+      const details =
+        style === 'openai' ? { prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } } : {};
       events.push(event({ ...head(), choices: [], usage: { ...usageObject, ...details } }));
     }
   }
@@ -244,7 +267,8 @@ export function ollamaLines(tokens: readonly string[], options: OllamaStreamOpti
   const { doneReason = 'stop', promptEvalCount = 26, model = 'llama3.2' } = options;
   const createdAt = (index: number) => `2024-11-02T10:15:${String(index % 60).padStart(2, '0')}.385406455Z`;
   const lines = tokens.map(
-    (token, index) => `${JSON.stringify({ model, created_at: createdAt(index), message: { role: 'assistant', content: token }, done: false })}\n`,
+    (token, index) =>
+      `${JSON.stringify({ model, created_at: createdAt(index), message: { role: 'assistant', content: token }, done: false })}\n`,
   );
   lines.push(
     `${JSON.stringify({

@@ -25,7 +25,14 @@ export function httpRequest(port: number, path: string, options: HttpRequestOpti
   const payload = body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const request = http.request(
-      { host: '127.0.0.1', port, path, method: options.method ?? (payload === undefined ? 'GET' : 'POST'), headers: options.headers, agent: false },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: options.method ?? (payload === undefined ? 'GET' : 'POST'),
+        headers: options.headers,
+        agent: false,
+      },
       (response) => {
         const parts: Buffer[] = [];
         response.on('data', (part: Buffer) => parts.push(part));

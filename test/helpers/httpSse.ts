@@ -33,7 +33,11 @@ export class SseConnection {
   private constructor() {}
 
   /** Opens the connection and resolves once the response headers are in. */
-  static open(port: number, path: string, options: { method?: string; headers?: Record<string, string>; body?: unknown } = {}): Promise<SseConnection> {
+  static open(
+    port: number,
+    path: string,
+    options: { method?: string; headers?: Record<string, string>; body?: unknown } = {},
+  ): Promise<SseConnection> {
     const connection = new SseConnection();
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
     return new Promise((resolve, reject) => {
@@ -47,7 +51,10 @@ export class SseConnection {
           connection.headers = response.headers;
           const sse = String(response.headers['content-type']).startsWith('text/event-stream');
           response.setEncoding('utf8');
-          response.on('data', (text: string) => (sse ? connection.feed(text) : (connection.body += text)));
+          response.on('data', (text: string) => {
+            if (sse) connection.feed(text);
+            else connection.body += text;
+          });
           response.on('end', () => connection.finish());
           response.on('error', (error) => connection.finish(error));
           response.on('close', () => connection.finish());

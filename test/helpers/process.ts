@@ -42,7 +42,19 @@ export async function serveProcess(config: object, grpcPort = 0, options: ServeO
   const dir = mkdtempSync(path.join(tmpdir(), 'tokenrelay-'));
   const file = path.join(dir, 'config.json');
   writeFileSync(file, JSON.stringify(config));
-  const args = [CLI, 'serve', '--host', '127.0.0.1', '--grpc-port', String(grpcPort), '--http-port', String(options.httpPort ?? 0), '--config', file, ...(options.args ?? [])];
+  const args = [
+    CLI,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--grpc-port',
+    String(grpcPort),
+    '--http-port',
+    String(options.httpPort ?? 0),
+    '--config',
+    file,
+    ...(options.args ?? []),
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...options.env } });
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const started = await new Promise<{ grpcPort: number; httpPort: number }>((resolve, reject) => {

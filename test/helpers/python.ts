@@ -22,7 +22,14 @@ export class PythonClient {
   static async prepare(): Promise<PythonClient> {
     await requireToolchain();
     const stubDir = mkdtempSync(path.join(os.tmpdir(), 'tokenrelay-pystubs-'));
-    const args = ['-I', 'proto', `--python_out=${stubDir}`, `--grpc_out=${stubDir}`, `--plugin=protoc-gen-grpc=${GRPC_PYTHON_PLUGIN}`, PROTO_FILE];
+    const args = [
+      '-I',
+      'proto',
+      `--python_out=${stubDir}`,
+      `--grpc_out=${stubDir}`,
+      `--plugin=protoc-gen-grpc=${GRPC_PYTHON_PLUGIN}`,
+      PROTO_FILE,
+    ];
     const generated = await run(PROTOC, args, { cwd: REPO_ROOT, timeoutMs: 20_000 });
     if (generated.code !== 0) throw new Error(`generating the Python stubs failed: ${describeRun(PROTOC, args, generated)}`);
     return new PythonClient(stubDir);

@@ -23,7 +23,11 @@ export class RedisServer {
   /** Starts a server on a free port (or the one given) and waits until it accepts connections. */
   static async start(options: { port?: number; args?: string[] } = {}): Promise<RedisServer> {
     if (!existsSync('/usr/bin/redis-server')) throw new Error('redis-server is missing: apt-get install redis-server (.ci/run does)');
-    const server = new RedisServer(options.port ?? (await freePort()), mkdtempSync(path.join(tmpdir(), 'tokenrelay-redis-')), options.args ?? []);
+    const server = new RedisServer(
+      options.port ?? (await freePort()),
+      mkdtempSync(path.join(tmpdir(), 'tokenrelay-redis-')),
+      options.args ?? [],
+    );
     await server.spawn();
     return server;
   }
@@ -68,7 +72,19 @@ export class RedisServer {
   }
 
   private async spawn(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...this.extraArgs];
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      this.dir,
+      ...this.extraArgs,
+    ];
     const child = spawn('/usr/bin/redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -90,13 +90,16 @@ export class TcpProxy {
       const touch = () => (lastByteMs = Date.now());
       client.on('data', touch);
       upstream.on('data', touch);
-      const timer = setInterval(() => {
-        if (Date.now() - lastByteMs >= idleMs) {
-          this.idleCuts++;
-          clearInterval(timer);
-          drop();
-        }
-      }, Math.max(5, Math.floor(idleMs / 10)));
+      const timer = setInterval(
+        () => {
+          if (Date.now() - lastByteMs >= idleMs) {
+            this.idleCuts++;
+            clearInterval(timer);
+            drop();
+          }
+        },
+        Math.max(5, Math.floor(idleMs / 10)),
+      );
       client.on('close', () => clearInterval(timer));
     }
   }

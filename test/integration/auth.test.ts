@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { credentials, loadPackageDefinition, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { DataServiceClient, type ListModelsResponse, type PublishResponse } from '../../src/gen/tokenrelay/v1/data_service';
+import type { DataServiceClient, ListModelsResponse, PublishResponse } from '../../src/gen/tokenrelay/v1/data_service';
 import { check, healthClient } from '../helpers/health';
 import { paced, ScriptedModel, sleep } from '../helpers/models';
 import { collect, memoryLogger, request, startTestServer, type TestServer } from '../helpers/server';
@@ -62,9 +62,7 @@ describe('bearer-token auth (auth.tokens)', () => {
 
   it.each(REJECTED)('%s is UNAUTHENTICATED with the one message, and starts no producer', async (_name, header) => {
     const before = counter.starts;
-    const { tokens, error } = await collect(
-      t.client.generate(request({ model: 'auth-counter', prompt: 'x' }), withAuthorization(header)),
-    );
+    const { tokens, error } = await collect(t.client.generate(request({ model: 'auth-counter', prompt: 'x' }), withAuthorization(header)));
     expect(error?.code).toBe(status.UNAUTHENTICATED);
     expect(error?.details).toBe(MESSAGE);
     expect(tokens).toEqual([]);
@@ -92,7 +90,9 @@ describe('bearer-token auth (auth.tokens)', () => {
 
   it('the right token works, whatever the case of "Bearer"', async () => {
     for (const header of [`Bearer ${TOKEN}`, `bearer ${TOKEN}`]) {
-      const { tokens, error } = await collect(t.client.generate(request({ model: 'echo', prompt: 'let me in' }), withAuthorization(header)));
+      const { tokens, error } = await collect(
+        t.client.generate(request({ model: 'echo', prompt: 'let me in' }), withAuthorization(header)),
+      );
       expect(error).toBeUndefined();
       expect(tokens.join('')).toBe('let me in');
     }
@@ -128,7 +128,9 @@ describe('bearer-token auth (auth.tokensEnv)', () => {
 
   it('accepts each token in the variable and nothing else', async () => {
     for (const token of [FIRST, SECOND]) {
-      const { tokens, error } = await collect(t.client.generate(request({ model: 'echo', prompt: 'env' }), withAuthorization(`Bearer ${token}`)));
+      const { tokens, error } = await collect(
+        t.client.generate(request({ model: 'echo', prompt: 'env' }), withAuthorization(`Bearer ${token}`)),
+      );
       expect(error).toBeUndefined();
       expect(tokens.join('')).toBe('env');
     }

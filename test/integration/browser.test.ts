@@ -29,7 +29,9 @@ const pageProblems: string[] = [];
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the browser test needs Debian's chromium package. Run \`bash .ci/run\` (it installs it), or \`apt-get install -y chromium\`.`);
+    throw new Error(
+      `${CHROMIUM} is missing: the browser test needs Debian's chromium package. Run \`bash .ci/run\` (it installs it), or \`apt-get install -y chromium\`.`,
+    );
   }
   t = await startTestServer();
   probe = new ProbeModel('probe', 15);
@@ -139,7 +141,9 @@ describe('the page at / in headless Chromium', () => {
 
     expect(await page.locator('#output').textContent()).toBe(expectedText);
     expect(await tokensShown()).toBe(maxTokens);
-    expect(await page.locator('#status').textContent()).toMatch(/^Done: 120 tokens, finish reason length; resumed (once|\d+ times) after a dropped connection\.$/);
+    expect(await page.locator('#status').textContent()).toMatch(
+      /^Done: 120 tokens, finish reason length; resumed (once|\d+ times) after a dropped connection\.$/,
+    );
 
     mkdirSync(OUTPUT_DIR, { recursive: true });
     await page.screenshot({ path: path.join(OUTPUT_DIR, 'page-finished.png'), fullPage: true });

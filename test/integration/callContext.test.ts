@@ -21,7 +21,13 @@ const seen: Array<{ context: CallContext; metadataKeys: string[]; aborted: boole
 beforeAll(async () => {
   const config = parseConfig({ deadlines: { ListModels: { defaultMs: 5000, maxMs: 8000 } } });
   server = new Server({
-    interceptors: serverInterceptors({ config, logger: memoryLogger().logger, metrics: new Metrics(), isDraining: () => false, authTokens: [] }),
+    interceptors: serverInterceptors({
+      config,
+      logger: memoryLogger().logger,
+      metrics: new Metrics(),
+      isDraining: () => false,
+      authTokens: [],
+    }),
   });
   const handlers: Partial<DataServiceServer> = {
     listModels: (call, callback) => {

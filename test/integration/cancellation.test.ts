@@ -1,4 +1,4 @@
-import { createClient, TokenRelayError, type TokenRelayClient } from '../../src/client';
+import { createClient, type TokenRelayError, type TokenRelayClient } from '../../src/client';
 import { status } from '@grpc/grpc-js';
 import { ProbeModel } from '../helpers/probeModel';
 import { startTestServer, type TestServer, waitFor } from '../helpers/server';
@@ -19,9 +19,9 @@ afterAll(async () => {
 });
 
 function cancelledCount(): Promise<number> {
-  return t.server.metrics.streamsEnded.get().then((metric) =>
-    metric.values.filter((value) => value.labels.reason === 'cancelled').reduce((sum, value) => sum + value.value, 0),
-  );
+  return t.server.metrics.streamsEnded
+    .get()
+    .then((metric) => metric.values.filter((value) => value.labels.reason === 'cancelled').reduce((sum, value) => sum + value.value, 0));
 }
 
 /** Asserts the probe's last run was aborted within 100 ms of `cancelledAtMs` and produced nothing after. */
@@ -40,7 +40,10 @@ async function expectStopped(cancelledAtMs: number, streamId: string): Promise<v
  * Reads chunks until at least 3 tokens have come, then calls stop() once and
  * reads on to the end. Returns when stop() was called and what the loop threw.
  */
-async function readThenStop(chunks: AsyncIterable<{ seq: number; tokens: string[] }>, stop: () => unknown): Promise<{ cancelledAtMs: number; failure: unknown }> {
+async function readThenStop(
+  chunks: AsyncIterable<{ seq: number; tokens: string[] }>,
+  stop: () => unknown,
+): Promise<{ cancelledAtMs: number; failure: unknown }> {
   let cancelledAtMs = 0;
   let failure: unknown;
   try {
@@ -97,7 +100,13 @@ describe('cancellation reaches the producer', () => {
 
   it('without the SDK, a non-resumable Generate whose caller cancels the call aborts its producer within 100 ms', async () => {
     const call = t.client.generate({
-      model: 'probe', prompt: 'x', messages: [], stop: [], streamId: 'raw-cancel', resumable: false, maxTokens: 1000,
+      model: 'probe',
+      prompt: 'x',
+      messages: [],
+      stop: [],
+      streamId: 'raw-cancel',
+      resumable: false,
+      maxTokens: 1000,
     });
     call.on('error', () => undefined);
     let cancelledAtMs = 0;

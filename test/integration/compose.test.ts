@@ -17,7 +17,10 @@ it('docker-compose.yml parses and runs two replicas of the redis store on one Re
   const converted = await run('/usr/bin/python3', toJson, { input: result.stdout });
   if (converted.code !== 0) throw new Error(describeRun('python3', toJson, converted));
   const config = JSON.parse(converted.stdout) as {
-    services: Record<string, { environment?: Record<string, string>; ports?: Array<{ published: string | number; target: number }>; depends_on?: object }>;
+    services: Record<
+      string,
+      { environment?: Record<string, string>; ports?: Array<{ published: string | number; target: number }>; depends_on?: object }
+    >;
   };
   expect(Object.keys(config.services).sort()).toEqual(['redis', 'replica-a', 'replica-b']);
   for (const name of ['replica-a', 'replica-b']) {

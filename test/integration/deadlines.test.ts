@@ -38,7 +38,11 @@ describe('a client deadline', () => {
   afterAll(() => t.close());
 
   it('that passes mid-stream ends a Generate with DEADLINE_EXCEEDED and aborts its producer', async () => {
-    const call = t.client.generate(request({ model: 'slow', prompt: 'x', maxTokens: 1000, streamId: 'dl-mid' }), new Metadata(), deadlineIn(400));
+    const call = t.client.generate(
+      request({ model: 'slow', prompt: 'x', maxTokens: 1000, streamId: 'dl-mid' }),
+      new Metadata(),
+      deadlineIn(400),
+    );
     const { tokens, chunks, error } = await collect(call);
     expect(error?.code).toBe(status.DEADLINE_EXCEEDED);
     expect(tokens.length).toBeGreaterThan(0); // it was mid-stream
@@ -190,9 +194,7 @@ describe('pace limits', () => {
     t.server.models.register(stalling);
     // Only the idle limit is set: the time-to-first-token limit stays at its 60 s default.
     const call = t.client.generate(request({ model: 'stall-after-3', prompt: 'x', streamId: 'idle', idleTimeoutMs: 200 }));
-    const { tokens, chunks, error } = await within(collect(call), 3000, 'status from the stalled stream').finally(() =>
-      call.cancel(),
-    );
+    const { tokens, chunks, error } = await within(collect(call), 3000, 'status from the stalled stream').finally(() => call.cancel());
     expect(tokens).toEqual(['one', ' two', ' three']);
     expectContiguous(chunks);
     expect(error?.code).toBe(status.DEADLINE_EXCEEDED);

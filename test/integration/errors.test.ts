@@ -107,7 +107,10 @@ describe('errors', () => {
     expect(server.registry.get('count-throws')).toBeUndefined();
     expect(server.registry.activeCount).toBe(active);
     // Our bug, so its stack is logged where an operator can find it.
-    const logged = () => records().slice(before).find((line) => (line.err as { message?: string } | undefined)?.message === SECRET_MESSAGE);
+    const logged = () =>
+      records()
+        .slice(before)
+        .find((line) => (line.err as { message?: string } | undefined)?.message === SECRET_MESSAGE);
     await waitFor(() => logged() !== undefined, 1000, 'the error logged with its stack');
     expect(logged()).toMatchObject({ level: 50, err: { stack: expect.stringContaining('errors.test.ts') } });
     await expectStillServing();

@@ -85,7 +85,14 @@ const generate = (fields: Partial<GenerateRequest>) => GenerateRequest.encode(Ge
 const GENERATES = [
   generate({ model: 'echo', prompt: 'hello fuzz', maxTokens: 4 }),
   generate({ model: 'sim', prompt: 'x', maxTokens: 16, seed: 5, temperature: 0.5, topP: 0.9, stop: ['the'] }),
-  generate({ messages: [{ role: 'user', content: 'hi' }], maxTokens: 3, streamId: 'fuzz-gen', resumable: true, ttftTimeoutMs: 1000, idleTimeoutMs: 1000 }),
+  generate({
+    messages: [{ role: 'user', content: 'hi' }],
+    maxTokens: 3,
+    streamId: 'fuzz-gen',
+    resumable: true,
+    ttftTimeoutMs: 1000,
+    idleTimeoutMs: 1000,
+  }),
 ];
 const GRPC_METHODS: Array<{ path: string; messages: () => Uint8Array[] }> = [
   { path: '/tokenrelay.v1.DataService/ListModels', messages: () => [ListModelsRequest.encode({}).finish()] },
@@ -99,7 +106,9 @@ const GRPC_METHODS: Array<{ path: string; messages: () => Uint8Array[] }> = [
     messages: () => [
       PublishRequest.encode({ open: { streamId: `fuzz-pub-${below(4)}`, model: 'worker', resumable: random() < 0.5 } }).finish(),
       PublishRequest.encode({ chunk: TokenChunk.fromPartial({ seq: 0, tokens: ['a', 'b'] }) }).finish(),
-      PublishRequest.encode({ chunk: TokenChunk.fromPartial({ seq: 2, tokens: ['c'], finishReason: FinishReason.FINISH_REASON_STOP }) }).finish(),
+      PublishRequest.encode({
+        chunk: TokenChunk.fromPartial({ seq: 2, tokens: ['c'], finishReason: FinishReason.FINISH_REASON_STOP }),
+      }).finish(),
     ],
   },
   {
@@ -132,12 +141,28 @@ function randomJson(depth = 0): unknown {
     case 6:
       return Array.from({ length: below(4) }, () => randomJson(depth + 1));
     default:
-      return Object.fromEntries(Array.from({ length: below(4) }, () => [pick(['role', 'content', 'type', 'text', 'include_usage']), randomJson(depth + 1)]));
+      return Object.fromEntries(
+        Array.from({ length: below(4) }, () => [pick(['role', 'content', 'type', 'text', 'include_usage']), randomJson(depth + 1)]),
+      );
   }
 }
 
 const CHAT = { model: 'echo', max_tokens: 4, stream: false, messages: [{ role: 'user', content: 'hello fuzz' }] };
-const CHAT_FIELDS = ['model', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'stop', 'seed', 'n', 'stream', 'stream_options', 'stream_id', 'resumable'];
+const CHAT_FIELDS = [
+  'model',
+  'messages',
+  'max_tokens',
+  'max_completion_tokens',
+  'temperature',
+  'top_p',
+  'stop',
+  'seed',
+  'n',
+  'stream',
+  'stream_options',
+  'stream_id',
+  'resumable',
+];
 
 /** A chat body: a JSON-level mutation of a valid one (a field of the wrong type or value), or a byte-level one. */
 function chatBody(): Buffer {
@@ -148,7 +173,18 @@ function chatBody(): Buffer {
 }
 
 function randomPathPart(): string {
-  return pick(['fuzz-gen', 'fuzz-pub-1', '%', '%zz', '%00', '..', 'a%2Fb', '%F0%9F%98%80', 'x'.repeat(200), encodeURIComponent(String(randomJson()))]);
+  return pick([
+    'fuzz-gen',
+    'fuzz-pub-1',
+    '%',
+    '%zz',
+    '%00',
+    '..',
+    'a%2Fb',
+    '%F0%9F%98%80',
+    'x'.repeat(200),
+    encodeURIComponent(String(randomJson())),
+  ]);
 }
 
 function httpRequest(): { method: string; target: string; headers: Record<string, string>; body: Buffer } {
@@ -156,20 +192,42 @@ function httpRequest(): { method: string; target: string; headers: Record<string
   switch (below(6)) {
     case 0:
     case 1:
-      return { method: pick(['POST', 'POST', 'PUT', 'GET']), target: '/v1/chat/completions', headers: { 'content-type': contentType }, body: chatBody() };
+      return {
+        method: pick(['POST', 'POST', 'PUT', 'GET']),
+        target: '/v1/chat/completions',
+        headers: { 'content-type': contentType },
+        body: chatBody(),
+      };
     case 2:
       return {
         method: 'GET',
         target: `/v1/streams/${randomPathPart()}/events${random() < 0.5 ? `?from_seq=${encodeURIComponent(String(randomJson()))}` : ''}`,
-        headers: random() < 0.5 ? { 'last-event-id': String(randomJson()).slice(0, 40).replace(/[\r\n]/g, '') } : {},
+        headers:
+          random() < 0.5
+            ? {
+                'last-event-id': String(randomJson())
+                  .slice(0, 40)
+                  .replace(/[\r\n]/g, ''),
+              }
+            : {},
         body: Buffer.alloc(0),
       };
     case 3:
       return { method: pick(['DELETE', 'POST']), target: `/v1/streams/${randomPathPart()}`, headers: {}, body: Buffer.alloc(0) };
     case 4:
-      return { method: pick(['GET', 'HEAD', 'OPTIONS']), target: pick(['/', '/v1/models', '/healthz', '/readyz', '/metrics', '/v1/', '//[', '/%']), headers: {}, body: Buffer.alloc(0) };
+      return {
+        method: pick(['GET', 'HEAD', 'OPTIONS']),
+        target: pick(['/', '/v1/models', '/healthz', '/readyz', '/metrics', '/v1/', '//[', '/%']),
+        headers: {},
+        body: Buffer.alloc(0),
+      };
     default:
-      return { method: 'POST', target: '/v1/chat/completions', headers: { 'content-type': contentType }, body: Buffer.from(mutate(randomBytes(below(64)))) };
+      return {
+        method: 'POST',
+        target: '/v1/chat/completions',
+        headers: { 'content-type': contentType },
+        body: Buffer.from(mutate(randomBytes(below(64)))),
+      };
   }
 }
 
@@ -195,7 +253,8 @@ it(`survives ${GRPC_CALLS} fuzzed gRPC calls and ${HTTP_REQUESTS} fuzzed HTTP re
   const client = createClient(`127.0.0.1:${relay.grpcPort}`);
   const healthy = (async () => {
     const tokens: string[] = [];
-    for await (const chunk of client.generate({ model: 'paced-healthy', prompt: 'x', maxTokens: 2000, seed: 11 })) tokens.push(...chunk.tokens);
+    for await (const chunk of client.generate({ model: 'paced-healthy', prompt: 'x', maxTokens: 2000, seed: 11 }))
+      tokens.push(...chunk.tokens);
     return tokens;
   })();
 
@@ -229,7 +288,9 @@ it(`survives ${GRPC_CALLS} fuzzed gRPC calls and ${HTTP_REQUESTS} fuzzed HTTP re
         const bytes = Buffer.concat([Buffer.from(`${method} ${target} HTTP/1.1\r\n${head}connection: close\r\n\r\n`, 'latin1'), body]);
         const reply = await rawHttp(relay.httpPort, bytes, 10_000);
         if (reply.status === 0 || reply.status >= 500) {
-          throw new Error(`${method} ${target} ${JSON.stringify(headers)} ${JSON.stringify(body.toString('latin1').slice(0, 300))}: ${reply.text.slice(0, 400)}`);
+          throw new Error(
+            `${method} ${target} ${JSON.stringify(headers)} ${JSON.stringify(body.toString('latin1').slice(0, 300))}: ${reply.text.slice(0, 400)}`,
+          );
         }
         httpStatuses.set(reply.status, (httpStatuses.get(reply.status) ?? 0) + 1);
       }),

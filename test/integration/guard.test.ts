@@ -84,7 +84,7 @@ async function expectStillServing(): Promise<void> {
 }
 
 describe('the gRPC guard', () => {
-  it('an exception in a client-streaming handler\'s message listener ends that call with INTERNAL naming the request id', async () => {
+  it("an exception in a client-streaming handler's message listener ends that call with INTERNAL naming the request id", async () => {
     const error = await new Promise<ServiceError>((resolve) => {
       const call = client.publish(withRequestId('guard-publish'), (failure: ServiceError | null, _response?: PublishResponse) =>
         resolve(failure as ServiceError),
@@ -97,7 +97,7 @@ describe('the gRPC guard', () => {
     await expectStillServing();
   });
 
-  it('an exception in a bidi handler\'s message listener ends that call with INTERNAL, and the call does not hang', async () => {
+  it("an exception in a bidi handler's message listener ends that call with INTERNAL, and the call does not hang", async () => {
     const call = client.streamData(withRequestId('guard-session'));
     const ended = new Promise<ServiceError>((resolve) => call.on('error', resolve));
     call.on('data', () => undefined);
@@ -109,7 +109,7 @@ describe('the gRPC guard', () => {
     await expectStillServing();
   });
 
-  it('a handler that throws synchronously is INTERNAL, not grpc-js\'s UNKNOWN', async () => {
+  it("a handler that throws synchronously is INTERNAL, not grpc-js's UNKNOWN", async () => {
     const { error } = await collect(client.generate(request({ prompt: 'x' }), withRequestId('guard-generate')));
     expect(error?.code).toBe(status.INTERNAL);
     expect(error?.details).toBe('internal error (request id guard-generate)');
@@ -134,7 +134,7 @@ describe('the HTTP guard', () => {
   });
   afterAll(() => new Promise<void>((resolve) => side.close(() => resolve())));
 
-  it('an exception on a request\'s path is a 500 for that request alone, with its request id, and is logged with its stack', async () => {
+  it("an exception on a request's path is a 500 for that request alone, with its request id, and is logged with its stack", async () => {
     const reply = await httpRequest(httpPort(side), '/throws');
     expect(reply.status).toBe(500);
     const requestId = String(reply.headers['x-request-id']);

@@ -89,7 +89,9 @@ describe('HTTP: every byte in every header the server reads', () => {
       ...(route.body ? { 'content-type': 'application/json', 'content-length': String(route.body.length) } : {}),
       [name]: value,
     };
-    const head = Object.entries(fields).map(([field, text]) => `${field}: ${text}\r\n`).join('');
+    const head = Object.entries(fields)
+      .map(([field, text]) => `${field}: ${text}\r\n`)
+      .join('');
     return Buffer.from(`${route.method} ${route.path} HTTP/1.1\r\n${head}connection: close\r\n\r\n${route.body ?? ''}`, 'latin1');
   }
 
@@ -100,23 +102,32 @@ describe('HTTP: every byte in every header the server reads', () => {
     }
   });
 
-  it.each(headers)('%s: each of the 256 bytes on every route gets a defined status, and the process goes on serving', async (name, valueWith) => {
-    const cases = routes.flatMap((route) => BYTES.map((byte) => ({ route, byte })));
-    await inParallel(cases, 32, async ({ route, byte }) => {
-      const reply = await rawHttp(relay.httpPort, requestBytes(route, name, valueWith(String.fromCharCode(byte))));
-      if (!DEFINED.has(reply.status)) {
-        throw new Error(`${route.method} ${route.path} with ${name} carrying byte 0x${byte.toString(16)}: got ${JSON.stringify(reply.text.slice(0, 300))}`);
-      }
-    });
-    await expectStillServing();
-  });
+  it.each(headers)(
+    '%s: each of the 256 bytes on every route gets a defined status, and the process goes on serving',
+    async (name, valueWith) => {
+      const cases = routes.flatMap((route) => BYTES.map((byte) => ({ route, byte })));
+      await inParallel(cases, 32, async ({ route, byte }) => {
+        const reply = await rawHttp(relay.httpPort, requestBytes(route, name, valueWith(String.fromCharCode(byte))));
+        if (!DEFINED.has(reply.status)) {
+          throw new Error(
+            `${route.method} ${route.path} with ${name} carrying byte 0x${byte.toString(16)}: got ${JSON.stringify(reply.text.slice(0, 300))}`,
+          );
+        }
+      });
+      await expectStillServing();
+    },
+  );
 });
 
 describe('gRPC: every byte in every header the server reads', () => {
   /** Each method with a request, and the status it gets when no header carries a hostile byte. */
   const methods: Array<{ path: string; message: () => Uint8Array; expected: status }> = [
     { path: '/tokenrelay.v1.DataService/ListModels', message: () => ListModelsRequest.encode({}).finish(), expected: status.OK },
-    { path: '/tokenrelay.v1.DataService/Generate', message: () => GenerateRequest.encode(GenerateRequest.fromPartial(ECHO)).finish(), expected: status.OK },
+    {
+      path: '/tokenrelay.v1.DataService/Generate',
+      message: () => GenerateRequest.encode(GenerateRequest.fromPartial(ECHO)).finish(),
+      expected: status.OK,
+    },
     {
       path: '/tokenrelay.v1.DataService/Subscribe',
       message: () => SubscribeRequest.encode({ streamId: 'no-such-stream', fromSeq: 0 }).finish(),
@@ -132,10 +143,18 @@ describe('gRPC: every byte in every header the server reads', () => {
       message: () => DataRequest.encode({ requestId: 'a', start: GenerateRequest.fromPartial(ECHO) }).finish(),
       expected: status.OK,
     },
-    { path: '/tokenrelay.v1.DataService/Cancel', message: () => CancelRequest.encode({ streamId: 'no-such-stream' }).finish(), expected: status.NOT_FOUND },
+    {
+      path: '/tokenrelay.v1.DataService/Cancel',
+      message: () => CancelRequest.encode({ streamId: 'no-such-stream' }).finish(),
+      expected: status.NOT_FOUND,
+    },
     { path: '/grpc.health.v1.Health/Check', message: () => new Uint8Array(), expected: status.OK },
     // list_services: "" (field 7), the first thing grpcurl asks.
-    { path: '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', message: () => Uint8Array.from([0x3a, 0x00]), expected: status.OK },
+    {
+      path: '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+      message: () => Uint8Array.from([0x3a, 0x00]),
+      expected: status.OK,
+    },
   ];
   let published = 0;
   const headers: Array<[string, (byte: string) => string]> = [
@@ -167,33 +186,42 @@ describe('gRPC: every byte in every header the server reads', () => {
     }
   });
 
-  it.each(headers)('%s: each of the 256 bytes on every method gets a defined status, and the process goes on serving', async (name, valueWith) => {
-    const session = connect();
-    const cases = methods.flatMap((method) => BYTES.map((byte) => ({ method, byte })));
-    try {
-      await inParallel(cases, 64, async ({ method, byte }) => {
-        const value = valueWith(String.fromCharCode(byte));
-        const reply = await rawGrpcCall(session, method.path, { authorization: `Bearer ${TOKEN}`, [name]: value }, [grpcFrame(method.message())]);
-        const where = `${method.path} with ${name} carrying byte 0x${byte.toString(16)}`;
-        if (reply.resetCode !== undefined) {
-          // Refused by the HTTP/2 layer itself (nghttp2 takes no NUL in a header value): a stream error for that stream alone.
-          expect({ where, resetCode: reply.resetCode }).toEqual({ where, resetCode: http2.constants.NGHTTP2_PROTOCOL_ERROR });
-          return;
-        }
-        if (reply.httpStatus === 415) {
-          // grpc-js's answer to a content-type that is not gRPC.
-          expect({ where, name }).toEqual({ where, name: 'content-type' });
-          return;
-        }
-        expect({ where, httpStatus: reply.httpStatus, hasStatus: reply.grpcStatus !== undefined }).toEqual({ where, httpStatus: 200, hasStatus: true });
-        const code = reply.grpcStatus as number;
-        // UNKNOWN is never ours; INTERNAL only for a grpc-timeout grpc-js cannot parse (its own answer, as grpc-go's).
-        const allowed = code >= 0 && code <= 16 && code !== status.UNKNOWN && (code !== status.INTERNAL || name === 'grpc-timeout');
-        if (!allowed) throw new Error(`${where}: status ${code} ${reply.grpcMessage}`);
-      });
-    } finally {
-      session.close();
-    }
-    await expectStillServing();
-  });
+  it.each(headers)(
+    '%s: each of the 256 bytes on every method gets a defined status, and the process goes on serving',
+    async (name, valueWith) => {
+      const session = connect();
+      const cases = methods.flatMap((method) => BYTES.map((byte) => ({ method, byte })));
+      try {
+        await inParallel(cases, 64, async ({ method, byte }) => {
+          const value = valueWith(String.fromCharCode(byte));
+          const reply = await rawGrpcCall(session, method.path, { authorization: `Bearer ${TOKEN}`, [name]: value }, [
+            grpcFrame(method.message()),
+          ]);
+          const where = `${method.path} with ${name} carrying byte 0x${byte.toString(16)}`;
+          if (reply.resetCode !== undefined) {
+            // Refused by the HTTP/2 layer itself (nghttp2 takes no NUL in a header value): a stream error for that stream alone.
+            expect({ where, resetCode: reply.resetCode }).toEqual({ where, resetCode: http2.constants.NGHTTP2_PROTOCOL_ERROR });
+            return;
+          }
+          if (reply.httpStatus === 415) {
+            // grpc-js's answer to a content-type that is not gRPC.
+            expect({ where, name }).toEqual({ where, name: 'content-type' });
+            return;
+          }
+          expect({ where, httpStatus: reply.httpStatus, hasStatus: reply.grpcStatus !== undefined }).toEqual({
+            where,
+            httpStatus: 200,
+            hasStatus: true,
+          });
+          const code = reply.grpcStatus as number;
+          // UNKNOWN is never ours; INTERNAL only for a grpc-timeout grpc-js cannot parse (its own answer, as grpc-go's).
+          const allowed = code >= 0 && code <= 16 && code !== status.UNKNOWN && (code !== status.INTERNAL || name === 'grpc-timeout');
+          if (!allowed) throw new Error(`${where}: status ${code} ${reply.grpcMessage}`);
+        });
+      } finally {
+        session.close();
+      }
+      await expectStillServing();
+    },
+  );
 });

@@ -130,7 +130,9 @@ describe('GET /v1/streams/{id}/events', () => {
   });
 
   it('a Last-Event-ID at the last token gets just event: end; one past it is 416; a non-number is 400; an unknown stream 404', async () => {
-    const done = await httpRequest(port, '/v1/chat/completions', { body: chatBody({ model: 'echo', stream: false, stream_id: 'finished-1' }) });
+    const done = await httpRequest(port, '/v1/chat/completions', {
+      body: chatBody({ model: 'echo', stream: false, stream_id: 'finished-1' }),
+    });
     expect(done.status).toBe(200);
     expect(done.json().usage.completion_tokens).toBe(1); // "go" is one token
 
@@ -140,7 +142,10 @@ describe('GET /v1/streams/{id}/events', () => {
     const pastEnd = await httpRequest(port, '/v1/streams/finished-1/events', { headers: { 'Last-Event-ID': '1' } });
     expectOpenAiError(pastEnd, 416, { param: 'Last-Event-ID', code: 'out_of_range' });
     expect(pastEnd.json().error.message).toContain('past the end of finished stream finished-1, which has 1 tokens');
-    expectOpenAiError(await httpRequest(port, '/v1/streams/finished-1/events?from_seq=5'), 416, { param: 'from_seq', code: 'out_of_range' });
+    expectOpenAiError(await httpRequest(port, '/v1/streams/finished-1/events?from_seq=5'), 416, {
+      param: 'from_seq',
+      code: 'out_of_range',
+    });
 
     const notNumber = await httpRequest(port, '/v1/streams/finished-1/events', { headers: { 'Last-Event-ID': 'seven' } });
     expectOpenAiError(notNumber, 400, { param: 'Last-Event-ID', code: 'invalid_argument' });
@@ -151,7 +156,10 @@ describe('GET /v1/streams/{id}/events', () => {
 
 describe('bad input gets a precise status and an OpenAI-shaped error body, never a hung response', () => {
   it('malformed JSON is 400', async () => {
-    const reply = await httpRequest(port, '/v1/chat/completions', { body: '{"model": "echo", "messages": [', headers: { 'content-type': 'application/json' } });
+    const reply = await httpRequest(port, '/v1/chat/completions', {
+      body: '{"model": "echo", "messages": [',
+      headers: { 'content-type': 'application/json' },
+    });
     expectOpenAiError(reply, 400, { param: null, code: 'invalid_json' });
     expect(reply.json().error.type).toBe('invalid_request_error');
   });
@@ -224,7 +232,10 @@ describe('disconnects and cancel behave as in gRPC', () => {
 
   it('closing the connection of a stream: false request cancels it too', async () => {
     const runsBefore = probe.runs.length;
-    const reply = httpRequest(port, '/v1/chat/completions', { body: chatBody({ model: 'probe', max_tokens: 1000, stream: false }), timeoutMs: 300 });
+    const reply = httpRequest(port, '/v1/chat/completions', {
+      body: chatBody({ model: 'probe', max_tokens: 1000, stream: false }),
+      timeoutMs: 300,
+    });
     await waitFor(() => probe.runs.length > runsBefore && probe.runs.at(-1)!.tokens >= 3, 2000, 'the probe to produce');
     const run = probe.runs.at(-1)!;
     // The helper's 300 ms timeout destroys the request: the client gave up.
@@ -246,7 +257,9 @@ describe('disconnects and cancel behave as in gRPC', () => {
     expect(stream.end).toBeUndefined();
     expect(stream.nextSeq).toBeGreaterThan(seqAfterClose);
 
-    const follower = await SseConnection.open(port, '/v1/streams/to-delete/events', { headers: { 'Last-Event-ID': String(stream.nextSeq - 1) } });
+    const follower = await SseConnection.open(port, '/v1/streams/to-delete/events', {
+      headers: { 'Last-Event-ID': String(stream.nextSeq - 1) },
+    });
     const run = probe.runs.at(-1)!;
     const deletedAtMs = performance.now();
     const deleted = await httpRequest(port, '/v1/streams/to-delete', { method: 'DELETE' });
@@ -308,7 +321,9 @@ describe('shutting down', () => {
     const draining = await startTestServer({ shutdownGraceMs: 200 });
     const drainingPort = draining.server.httpPort!;
     draining.server.models.register(new ProbeModel('probe', 10));
-    const connection = await SseConnection.open(drainingPort, '/v1/chat/completions', { body: chatBody({ model: 'probe', max_tokens: 1000 }) });
+    const connection = await SseConnection.open(drainingPort, '/v1/chat/completions', {
+      body: chatBody({ model: 'probe', max_tokens: 1000 }),
+    });
     await connection.next();
     const stopped = draining.close();
     const refused = await httpRequest(drainingPort, '/v1/models');

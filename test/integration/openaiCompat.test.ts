@@ -151,7 +151,9 @@ describe('bearer tokens on the HTTP edge', () => {
   afterAll(() => secured.close());
 
   it('a wrong or missing key is the SDK’s AuthenticationError (401); the right one works', async () => {
-    const failure = await sdkFor(secured, 'wrong-key').models.list().catch((error: unknown) => error);
+    const failure = await sdkFor(secured, 'wrong-key')
+      .models.list()
+      .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(OpenAI.AuthenticationError);
     expect((failure as InstanceType<typeof OpenAI.AuthenticationError>).status).toBe(401);
     expect((failure as InstanceType<typeof OpenAI.AuthenticationError>).code).toBe('invalid_api_key');

@@ -1,5 +1,11 @@
 import { type ClientWritableStream, credentials, type Metadata, type ServiceError, status } from '@grpc/grpc-js';
-import { DataServiceClient, FinishReason, type PublishRequest, type PublishResponse, TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
+import {
+  DataServiceClient,
+  FinishReason,
+  type PublishRequest,
+  type PublishResponse,
+  TokenChunk,
+} from '../../src/gen/tokenrelay/v1/data_service';
 import { sleep } from '../helpers/models';
 import { collect, expectContiguous, startTestServer, type TestServer, waitFor } from '../helpers/server';
 import { TcpProxy } from '../helpers/tcpProxy';

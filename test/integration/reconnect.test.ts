@@ -8,7 +8,6 @@ const CONFIG = {
   streams: { heartbeatMs: 100 },
 };
 
-
 const servers: ServerProcess[] = [];
 afterEach(() => {
   for (const server of servers.splice(0)) server.kill('SIGKILL');

@@ -54,7 +54,8 @@ it('counts a lease takeover on the replica a resumable publisher moves to', asyn
   const before = await metric(b, 'tokenrelay_redis_lease_takeovers_total');
   publishOn(b, ['c'], 2, true);
   const deadline = Date.now() + 3000;
-  while ((await metric(b, 'tokenrelay_redis_lease_takeovers_total')) === before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  while ((await metric(b, 'tokenrelay_redis_lease_takeovers_total')) === before && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 50));
   expect(await metric(b, 'tokenrelay_redis_lease_takeovers_total')).toBe(before + 1);
   const { tokens } = await collect(b.client.subscribe({ streamId: 'moves', fromSeq: 0 }));
   expect(tokens).toEqual(['a', 'b', 'c']);
@@ -67,7 +68,9 @@ it('stream ids that look like key patterns, hash tags or second lines are INVALI
     expect(generated.error?.code).toBe(status.INVALID_ARGUMENT);
     const subscribed = await collect(a.client.subscribe({ streamId, fromSeq: 0 }));
     expect(subscribed.error?.code).toBe(status.INVALID_ARGUMENT);
-    const cancelled = await new Promise<ServiceError | null>((resolve) => a.client.cancel({ streamId }, (error: ServiceError | null) => resolve(error)));
+    const cancelled = await new Promise<ServiceError | null>((resolve) =>
+      a.client.cancel({ streamId }, (error: ServiceError | null) => resolve(error)),
+    );
     expect(cancelled?.code).toBe(status.INVALID_ARGUMENT);
   }
   expect(await redis.cli('DBSIZE')).toBe(before);

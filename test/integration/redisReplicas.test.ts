@@ -20,11 +20,19 @@ beforeAll(async () => {
 });
 afterAll(() => redis.stop());
 
-const noMetrics = { roundTrip: () => undefined, pipeline: () => undefined, takeover: () => undefined, producerLost: () => undefined, ready: () => undefined };
+const noMetrics = {
+  roundTrip: () => undefined,
+  pipeline: () => undefined,
+  takeover: () => undefined,
+  producerLost: () => undefined,
+  ready: () => undefined,
+};
 const opened: RedisStore[] = [];
 let prefixes = 0;
 
-async function replicas(options: { leaseMs?: number; resumeGraceMs?: number; loggerOfB?: pino.Logger } = {}): Promise<[RedisStore, RedisStore]> {
+async function replicas(
+  options: { leaseMs?: number; resumeGraceMs?: number; loggerOfB?: pino.Logger } = {},
+): Promise<[RedisStore, RedisStore]> {
   const keyPrefix = `replicas${++prefixes}`;
   const make = async (logger?: pino.Logger) => {
     const store = new RedisStore(
@@ -81,7 +89,7 @@ it('a reader on replica B gets every token replica A produces, in order, then th
   expect(end.usage.completionTokens).toBe(expected.length);
 });
 
-it('a stop on replica B aborts the producer on replica A within 100 ms, and both replicas\' readers see CANCELLED after the same tokens', async () => {
+it("a stop on replica B aborts the producer on replica A within 100 ms, and both replicas' readers see CANCELLED after the same tokens", async () => {
   const [a, b] = await replicas();
   const writer = await a.create({ id: 'cancel-across', model: 'm', abandonPolicy: 'keep' });
   const readerA = writer.view.openReader(0);
@@ -185,7 +193,7 @@ it('a corrupt log entry ends its stream with INTERNAL and a log line; another st
   expect(end.failure?.code).toBe(StatusCode.INTERNAL);
   expect(end.failure?.message).toMatch(/stream log entry 1-1 is corrupt/);
   await waitFor(() => log.lines.some((line) => line.includes('corrupt stream log entry')), 2000, 'the log line');
-  await waitFor(() => bad.signal.aborted, 2000, 'the corrupt stream\'s producer to stop');
+  await waitFor(() => bad.signal.aborted, 2000, "the corrupt stream's producer to stop");
   good.appendMany(['still', 'fine']);
   good.finish('stop');
   expect((await readToEnd(goodReader)).tokens).toEqual(['still', 'fine']);

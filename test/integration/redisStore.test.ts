@@ -11,7 +11,13 @@ beforeAll(async () => {
 afterAll(() => redis.stop());
 
 const quiet = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-const noMetrics = { roundTrip: () => undefined, pipeline: () => undefined, takeover: () => undefined, producerLost: () => undefined, ready: () => undefined };
+const noMetrics = {
+  roundTrip: () => undefined,
+  pipeline: () => undefined,
+  takeover: () => undefined,
+  producerLost: () => undefined,
+  ready: () => undefined,
+};
 let stores = 0;
 
 describeStreamStoreContract('redis', async (options) => {

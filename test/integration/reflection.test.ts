@@ -87,7 +87,10 @@ function parseJsonStream(text: string): unknown[] {
 }
 
 function lines(text: string): string[] {
-  return text.split('\n').map((line) => line.trim()).filter((line) => line.length > 0);
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0);
 }
 
 /** A finished echo stream as JSON: the prompt's exact tokens, contiguous seqs, STOP and usage on the last chunk only. */

@@ -1,6 +1,6 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import { createClient } from '../../src/client';
-import { TokenRelayError } from '../../src/client/errors';
+import type { TokenRelayError } from '../../src/client/errors';
 import { DataServiceClient, type TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
 import { credentials } from '@grpc/grpc-js';
 import { streamKeys } from '../../src/core/streams/redis/keys';
@@ -72,7 +72,8 @@ it('rolling deploy: 200 SDK streams over two replicas; one gets SIGTERM mid-stre
   try {
     const runs = Array.from({ length: STREAMS }, async (_, index) => {
       const tokens: string[] = [];
-      for await (const chunk of client.generate({ model: 'paced', prompt: 'x', maxTokens: TOKENS, seed: index })) tokens.push(...chunk.tokens);
+      for await (const chunk of client.generate({ model: 'paced', prompt: 'x', maxTokens: TOKENS, seed: index }))
+        tokens.push(...chunk.tokens);
       return tokens;
     });
     await new Promise((resolve) => setTimeout(resolve, 600)); // every stream is flowing
@@ -81,7 +82,7 @@ it('rolling deploy: 200 SDK streams over two replicas; one gets SIGTERM mid-stre
     expect(await a.exit).toBe(0); // it drained: its streams produced to the end, then it stopped
     relays.push(await serveProcess(replicaConfig(prefix), aPort)); // the new version takes the old one's port
     const results = await Promise.all(runs);
-    results.forEach((tokens, index) => expect({ index, tokens }).toEqual({ index, tokens: simPrefix(index, TOKENS) }));
+    for (const [index, tokens] of results.entries()) expect({ index, tokens }).toEqual({ index, tokens: simPrefix(index, TOKENS) });
   } finally {
     client.close();
   }
@@ -140,7 +141,9 @@ it('an embedded producer dies: SIGKILL A; a reader on B gets the exact prefix, t
   const generating = rawClient(a);
   const following = rawClient(b);
   try {
-    const generated = collect(generating.generate(request({ model: 'paced', prompt: 'x', maxTokens: 500, seed: 4, streamId: 'doomed', resumable: true })));
+    const generated = collect(
+      generating.generate(request({ model: 'paced', prompt: 'x', maxTokens: 500, seed: 4, streamId: 'doomed', resumable: true })),
+    );
     await new Promise((resolve) => setTimeout(resolve, 300));
     const followed = new Promise<{ tokens: string[]; error?: { code?: number; details?: string }; at: number }>((resolve) => {
       const call = following.subscribe({ streamId: 'doomed', fromSeq: 0 });
@@ -172,7 +175,9 @@ it('fencing: a producer SIGSTOPped past its lease, then continued, adds nothing 
   const generating = rawClient(a);
   const onB = rawClient(b);
   try {
-    const generated = collect(generating.generate(request({ model: 'paced', prompt: 'x', maxTokens: 1000, seed: 9, streamId: 'paused', resumable: true })));
+    const generated = collect(
+      generating.generate(request({ model: 'paced', prompt: 'x', maxTokens: 1000, seed: 9, streamId: 'paused', resumable: true })),
+    );
     await new Promise((resolve) => setTimeout(resolve, 300));
     a.child.kill('SIGSTOP');
     // B notices the lease ran out: the stream ends with UNAVAILABLE "producer lost".
@@ -181,7 +186,9 @@ it('fencing: a producer SIGSTOPped past its lease, then continued, adds nothing 
     const keys = streamKeys(prefix, 'paused');
     const lengthAtLoss = Number(await redis.cli('XLEN', keys.log));
     // A new stream reuses the id (a retry of a failed generation starts again) while A is still stopped.
-    const reused = collect(onB.generate(request({ model: 'paced', prompt: 'y', maxTokens: 40, seed: 10, streamId: 'paused', resumable: true })));
+    const reused = collect(
+      onB.generate(request({ model: 'paced', prompt: 'y', maxTokens: 40, seed: 10, streamId: 'paused', resumable: true })),
+    );
     await new Promise((resolve) => setTimeout(resolve, 100));
     a.child.kill('SIGCONT');
     await new Promise((resolve) => setTimeout(resolve, 500)); // A's stale writes, if any, would land now
@@ -233,7 +240,15 @@ it('cross-replica cancel: a Cancel on B stops the producer on A within 100 ms; D
     }
 
     // SSE: a resumable chat completion on A, dropped after a few events, resumed from Last-Event-ID on B.
-    const body = { model: 'paced', max_tokens: 30, seed: 6, stream: true, resumable: true, stream_id: 'sse-moves', messages: [{ role: 'user', content: 'x' }] };
+    const body = {
+      model: 'paced',
+      max_tokens: 30,
+      seed: 6,
+      stream: true,
+      resumable: true,
+      stream_id: 'sse-moves',
+      messages: [{ role: 'user', content: 'x' }],
+    };
     const first = await SseConnection.open(a.httpPort, '/v1/chat/completions', { body, headers: { 'content-type': 'application/json' } });
     const seen: string[] = [];
     let lastId = '';

@@ -125,7 +125,9 @@ describe('request id', () => {
 
   it('an unprintable or overlong x-request-id is replaced by a fresh UUID', async () => {
     for (const given of ['has space', 'x'.repeat(129)]) {
-      const { error, headers } = await observe(client.generate(request({ model: 'echo', prompt: 'z' }), metadataWith({ 'x-request-id': given })));
+      const { error, headers } = await observe(
+        client.generate(request({ model: 'echo', prompt: 'z' }), metadataWith({ 'x-request-id': given })),
+      );
       expect(error).toBeUndefined();
       expect(headers?.get('x-request-id')[0]).toMatch(UUID);
     }

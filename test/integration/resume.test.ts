@@ -18,7 +18,6 @@ afterAll(async () => {
   await t.close();
 });
 
-
 describe('the SDK resumes a stream across a severed connection', () => {
   it('delivers every token exactly once, in order, when the connection is cut mid-stream', async () => {
     const stream = sdk.generate({ prompt: 'x', maxTokens: 300, seed: 21 });

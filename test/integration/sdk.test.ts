@@ -27,7 +27,7 @@ async function tokensOf(iterable: AsyncIterable<{ tokens: string[] }>): Promise<
 }
 
 describe('the SDK', () => {
-  it('a session whose loop stops reading holds a bounded buffer: the server\'s producer pauses, and every token still arrives in order', async () => {
+  it("a session whose loop stops reading holds a bounded buffer: the server's producer pauses, and every token still arrives in order", async () => {
     const session = sdk.session();
     const generation = session.start({ model: 'sim', prompt: 'x', maxTokens: 200_000, seed: 5 }, 'big');
     const iterator = generation[Symbol.asyncIterator]();

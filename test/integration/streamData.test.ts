@@ -25,8 +25,7 @@ function session(): Session {
 }
 
 const byRequest = (responses: DataResponse[], requestId: string) => responses.filter((r) => r.requestId === requestId);
-const tokensOf = (responses: DataResponse[], requestId: string) =>
-  byRequest(responses, requestId).flatMap((r) => r.chunk?.tokens ?? []);
+const tokensOf = (responses: DataResponse[], requestId: string) => byRequest(responses, requestId).flatMap((r) => r.chunk?.tokens ?? []);
 
 describe('StreamData', () => {
   it('runs several generations at once, each tagged with its request_id, and ends after the half-close', async () => {

@@ -67,9 +67,7 @@ describe.each(['memory', 'redis'] as const)('Subscribe on the %s store', (store)
   });
 
   it('several subscribers follow one live stream, each getting every token once', async () => {
-    const generate = collect(
-      t.client.generate(request({ model: 'slow', prompt: 'x', maxTokens: 30, seed: 3, streamId: 'fanout-1' })),
-    );
+    const generate = collect(t.client.generate(request({ model: 'slow', prompt: 'x', maxTokens: 30, seed: 3, streamId: 'fanout-1' })));
     await new Promise((resolve) => setTimeout(resolve, 100));
     const [a, b, source] = await Promise.all([
       collect(t.client.subscribe({ streamId: 'fanout-1', fromSeq: 0 })),

@@ -13,7 +13,12 @@ beforeAll(async () => {
   t = await startTestServer({
     models: [
       ...TEST_MODELS,
-      { name: 'remote', backend: 'openai', baseUrl: `${fake.url}/v1`, retry: { maxAttempts: 3, baseMs: 5, capMs: 10, maxRetryAfterMs: 5000 } },
+      {
+        name: 'remote',
+        backend: 'openai',
+        baseUrl: `${fake.url}/v1`,
+        retry: { maxAttempts: 3, baseMs: 5, capMs: 10, maxRetryAfterMs: 5000 },
+      },
     ],
   });
   // Warm the whole path up (module loading, JIT) so the timings below measure the relay, not a cold start.
@@ -97,7 +102,9 @@ describe('cancellation and deadlines reach the upstream', () => {
   });
 
   it('no retry starts past the call’s deadline: a Retry-After longer than what is left ends with DEADLINE_EXCEEDED at once', async () => {
-    fake.script(statusReply(503, { error: { message: 'overloaded', type: 'server_error', param: null, code: null } }, { 'retry-after': '2' }));
+    fake.script(
+      statusReply(503, { error: { message: 'overloaded', type: 'server_error', param: null, code: null } }, { 'retry-after': '2' }),
+    );
     const before = fake.attempts;
     const startedMs = performance.now();
     const { result } = generateUntil(1, {}, 1000);
@@ -112,7 +119,13 @@ describe('cancellation and deadlines reach the upstream', () => {
   });
 
   it('cancelling during the wait before a retry stops the retry', async () => {
-    fake.script(statusReply(429, { error: { message: 'slow down', type: 'requests', param: null, code: 'rate_limit_exceeded' } }, { 'retry-after': '1' }));
+    fake.script(
+      statusReply(
+        429,
+        { error: { message: 'slow down', type: 'requests', param: null, code: 'rate_limit_exceeded' } },
+        { 'retry-after': '1' },
+      ),
+    );
     const before = fake.attempts;
     const call = t.client.generate(request({ model: 'remote', prompt: 'x' }));
     const result = collect(call);

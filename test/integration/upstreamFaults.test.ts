@@ -1,5 +1,14 @@
 import { status } from '@grpc/grpc-js';
-import { FakeUpstream, htmlReply, openAiEvents, openAiReply, resetAfterReply, SSE_HEADERS, stallReply, waitForClose } from '../helpers/fakeUpstream';
+import {
+  FakeUpstream,
+  htmlReply,
+  openAiEvents,
+  openAiReply,
+  resetAfterReply,
+  SSE_HEADERS,
+  stallReply,
+  waitForClose,
+} from '../helpers/fakeUpstream';
 import { collect, request, startTestServer, TEST_MODELS, type TestServer } from '../helpers/server';
 
 let fake: FakeUpstream;
@@ -7,7 +16,10 @@ let t: TestServer;
 
 const TOKENS = Array.from({ length: 20 }, (_, index) => ` w${index}`);
 /** The first n token events of a stream of TOKENS (after the role chunk). */
-const firstEvents = (n: number) => openAiEvents(TOKENS).slice(0, n + 1).join('');
+const firstEvents = (n: number) =>
+  openAiEvents(TOKENS)
+    .slice(0, n + 1)
+    .join('');
 
 beforeAll(async () => {
   fake = await FakeUpstream.start(openAiReply([]));
@@ -119,7 +131,13 @@ describe('a broken upstream', () => {
   it('a JSON answer where a stream was expected (a server ignoring stream: true) is UNAVAILABLE, not retried', async () => {
     fake.script(async (res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'Hi' }, finish_reason: 'stop' }] }));
+      res.end(
+        JSON.stringify({
+          id: 'chatcmpl-1',
+          object: 'chat.completion',
+          choices: [{ index: 0, message: { role: 'assistant', content: 'Hi' }, finish_reason: 'stop' }],
+        }),
+      );
     });
     const before = fake.attempts;
     const result = await generate();
@@ -158,7 +176,14 @@ describe('a broken upstream', () => {
   it('an error object in the stream after tokens ends it with UNAVAILABLE and the upstream’s message', async () => {
     fake.script(async (res) => {
       res.writeHead(200, SSE_HEADERS);
-      const error = { error: { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null } };
+      const error = {
+        error: {
+          message: 'The server had an error while processing your request. Sorry about that!',
+          type: 'server_error',
+          param: null,
+          code: null,
+        },
+      };
       res.end(`${firstEvents(4)}data: ${JSON.stringify(error)}\n\n`);
     });
     const result = await generate();

@@ -9,10 +9,7 @@ let t: TestServer;
 beforeAll(async () => {
   fake = await FakeUpstream.start(ollamaReply([]));
   t = await startTestServer({
-    models: [
-      ...TEST_MODELS,
-      { name: 'llama3.2', backend: 'ollama', baseUrl: fake.url, retry: { maxAttempts: 3, baseMs: 5, capMs: 20 } },
-    ],
+    models: [...TEST_MODELS, { name: 'llama3.2', backend: 'ollama', baseUrl: fake.url, retry: { maxAttempts: 3, baseMs: 5, capMs: 20 } }],
   });
 });
 afterAll(async () => {
@@ -85,7 +82,9 @@ describe('Ollama upstream', () => {
   });
 
   it('an error line after tokens ends the stream with UNAVAILABLE and Ollama’s message; the tokens stay', async () => {
-    const text = ollamaLines(TOKENS.slice(0, 4)).slice(0, 4).join('') + `${JSON.stringify({ error: 'an error was encountered while running the model: CUDA error: out of memory' })}\n`;
+    const text =
+      ollamaLines(TOKENS.slice(0, 4)).slice(0, 4).join('') +
+      `${JSON.stringify({ error: 'an error was encountered while running the model: CUDA error: out of memory' })}\n`;
     fake.script(async (res) => {
       res.writeHead(200, NDJSON_HEADERS);
       res.end(text);
@@ -94,13 +93,15 @@ describe('Ollama upstream', () => {
     const result = await collect(t.client.generate(request({ model: 'llama3.2', prompt: 'x', streamId: 'ollama-error-line' })));
     expect(result.tokens).toEqual(TOKENS.slice(0, 4));
     expect(result.error?.code).toBe(status.UNAVAILABLE);
-    expect(result.error?.details).toContain('upstream reported an error: "an error was encountered while running the model: CUDA error: out of memory"');
+    expect(result.error?.details).toContain(
+      'upstream reported an error: "an error was encountered while running the model: CUDA error: out of memory"',
+    );
     expect(result.error?.details).toContain('after 4 tokens');
     expect(fake.attempts - before).toBe(1);
   });
 
   it('a garbage line after tokens ends the stream with UNAVAILABLE quoting it; the tokens stay', async () => {
-    fake.script(resetAfterReply(ollamaLines(TOKENS.slice(0, 2)).slice(0, 2).join('') + 'Internal Server Error\n', NDJSON_HEADERS));
+    fake.script(resetAfterReply(`${ollamaLines(TOKENS.slice(0, 2)).slice(0, 2).join('')}Internal Server Error\n`, NDJSON_HEADERS));
     const before = fake.attempts;
     const result = await collect(t.client.generate(request({ model: 'llama3.2', prompt: 'x' })));
     expect(result.tokens).toEqual(TOKENS.slice(0, 2));

@@ -37,7 +37,11 @@ const generate = (fields = {}) => collect(t.client.generate(request({ model: 'gp
 describe('retry before the first token', () => {
   it('429 with Retry-After: 1 is retried after a second, then streams', async () => {
     fake.script(
-      statusReply(429, { error: { message: 'Rate limit reached for requests', type: 'requests', param: null, code: 'rate_limit_exceeded' } }, { 'retry-after': '1' }),
+      statusReply(
+        429,
+        { error: { message: 'Rate limit reached for requests', type: 'requests', param: null, code: 'rate_limit_exceeded' } },
+        { 'retry-after': '1' },
+      ),
       ok(),
     );
     const result = await generate();
@@ -50,7 +54,11 @@ describe('retry before the first token', () => {
   });
 
   it('503 twice, then success: three attempts, every token once', async () => {
-    fake.script(statusReply(503, { object: 'error', message: 'The model is overloaded', type: 'ServiceUnavailableError', param: null, code: 503 }), statusReply(503, 'Service Unavailable'), ok());
+    fake.script(
+      statusReply(503, { object: 'error', message: 'The model is overloaded', type: 'ServiceUnavailableError', param: null, code: 503 }),
+      statusReply(503, 'Service Unavailable'),
+      ok(),
+    );
     const before = fake.attempts;
     const result = await generate();
     expect(result.error).toBeUndefined();
@@ -94,12 +102,20 @@ describe('retry before the first token', () => {
     const result = await generate();
     expect(result.tokens).toEqual([]);
     expect(result.error?.code).toBe(status.UNAVAILABLE);
-    expect(result.error?.details).toBe('model "gpt": upstream answered 500 Internal Server Error: "CUDA out of memory" (gave up after 3 attempts)');
+    expect(result.error?.details).toBe(
+      'model "gpt": upstream answered 500 Internal Server Error: "CUDA out of memory" (gave up after 3 attempts)',
+    );
     expect(fake.attempts - before).toBe(3);
   });
 
   it('does not retry a 429 whose Retry-After is longer than maxRetryAfterMs', async () => {
-    fake.script(statusReply(429, { error: { message: 'You exceeded your current quota', type: 'insufficient_quota', param: null, code: 'insufficient_quota' } }, { 'retry-after': '3600' }));
+    fake.script(
+      statusReply(
+        429,
+        { error: { message: 'You exceeded your current quota', type: 'insufficient_quota', param: null, code: 'insufficient_quota' } },
+        { 'retry-after': '3600' },
+      ),
+    );
     const before = fake.attempts;
     const startedMs = performance.now();
     const result = await generate();
@@ -116,11 +132,43 @@ describe('retry before the first token', () => {
   });
 
   it.each([
-    [400, 'INVALID_ARGUMENT', { object: 'error', message: "This model's maximum context length is 4096 tokens.", type: 'BadRequestError', param: null, code: 400 }, "This model's maximum context length is 4096 tokens."],
-    [401, 'UNAUTHENTICATED', { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }, 'Incorrect API key provided.'],
-    [403, 'PERMISSION_DENIED', { error: { message: 'Project does not have access to model gpt-5', type: 'invalid_request_error', param: null, code: 'model_not_found' } }, 'Project does not have access to model gpt-5'],
-    [404, 'NOT_FOUND', { error: { message: 'The model `gpt` does not exist.', type: 'invalid_request_error', param: null, code: 'model_not_found' } }, 'The model `gpt` does not exist.'],
-    [422, 'INVALID_ARGUMENT', { detail: [{ type: 'missing', loc: ['body', 'messages'], msg: 'Field required', input: {} }] }, '[{"type":"missing","loc":["body","messages"],"msg":"Field required","input":{}}]'],
+    [
+      400,
+      'INVALID_ARGUMENT',
+      { object: 'error', message: "This model's maximum context length is 4096 tokens.", type: 'BadRequestError', param: null, code: 400 },
+      "This model's maximum context length is 4096 tokens.",
+    ],
+    [
+      401,
+      'UNAUTHENTICATED',
+      { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } },
+      'Incorrect API key provided.',
+    ],
+    [
+      403,
+      'PERMISSION_DENIED',
+      {
+        error: {
+          message: 'Project does not have access to model gpt-5',
+          type: 'invalid_request_error',
+          param: null,
+          code: 'model_not_found',
+        },
+      },
+      'Project does not have access to model gpt-5',
+    ],
+    [
+      404,
+      'NOT_FOUND',
+      { error: { message: 'The model `gpt` does not exist.', type: 'invalid_request_error', param: null, code: 'model_not_found' } },
+      'The model `gpt` does not exist.',
+    ],
+    [
+      422,
+      'INVALID_ARGUMENT',
+      { detail: [{ type: 'missing', loc: ['body', 'messages'], msg: 'Field required', input: {} }] },
+      '[{"type":"missing","loc":["body","messages"],"msg":"Field required","input":{}}]',
+    ],
   ] as const)('%i is %s with the upstream’s message, not retried', async (httpStatus, codeName, body, message) => {
     const code = status[codeName];
     fake.script(statusReply(httpStatus, body));

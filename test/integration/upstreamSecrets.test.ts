@@ -1,5 +1,5 @@
 import { Metadata, status } from '@grpc/grpc-js';
-import { DataServiceClient, type ListModelsRequest, type ListModelsResponse } from '../../src/gen/tokenrelay/v1/data_service';
+import type { DataServiceClient, ListModelsRequest, ListModelsResponse } from '../../src/gen/tokenrelay/v1/data_service';
 import { ConfigError, parseConfig } from '../../src/server/config';
 import { FakeUpstream, openAiEvents, openAiReply, resetAfterReply, SSE_HEADERS, statusReply } from '../helpers/fakeUpstream';
 import { collect, memoryLogger, request, startTestServer, TEST_MODELS, type TestServer, unary } from '../helpers/server';
@@ -19,7 +19,13 @@ beforeAll(async () => {
     {
       models: [
         ...TEST_MODELS,
-        { name: 'secret', backend: 'openai', baseUrl: `${fake.url}/v1`, apiKeyEnv: KEY_ENV, retry: { maxAttempts: 2, baseMs: 5, capMs: 10 } },
+        {
+          name: 'secret',
+          backend: 'openai',
+          baseUrl: `${fake.url}/v1`,
+          apiKeyEnv: KEY_ENV,
+          retry: { maxAttempts: 2, baseMs: 5, capMs: 10 },
+        },
         { name: 'secret-ollama', backend: 'ollama', baseUrl: fake.url, apiKeyEnv: KEY_ENV, retry: { maxAttempts: 1 } },
       ],
     },
@@ -44,10 +50,16 @@ describe('the API key', () => {
 
   it('never appears in an error message, even when the upstream quotes it back', async () => {
     const errors: string[] = [];
-    fake.script(statusReply(401, { error: { message: `Incorrect API key provided: ${KEY}.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }));
+    fake.script(
+      statusReply(401, {
+        error: { message: `Incorrect API key provided: ${KEY}.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' },
+      }),
+    );
     const unauthenticated = await generate();
     expect(unauthenticated.error?.code).toBe(status.UNAUTHENTICATED);
-    expect(unauthenticated.error?.details).toBe('model "secret": upstream answered 401 Unauthorized: "Incorrect API key provided: [redacted]."');
+    expect(unauthenticated.error?.details).toBe(
+      'model "secret": upstream answered 401 Unauthorized: "Incorrect API key provided: [redacted]."',
+    );
     errors.push(unauthenticated.error!.message);
 
     fake.script(statusReply(503, `upstream connect error for Bearer ${KEY}`));

@@ -47,15 +47,19 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const callLines = () => lines.filter((line) => line.includes('"msg":"call"')).map((line) => JSON.parse(line) as { worker?: number; method: string });
+const callLines = () =>
+  lines.filter((line) => line.includes('"msg":"call"')).map((line) => JSON.parse(line) as { worker?: number; method: string });
 
 it('both workers serve: calls over separate connections land on each', async () => {
   // Each client its own connection (grpc-js would otherwise share one subchannel between them).
-  const clients = Array.from({ length: 8 }, () => createClient(`127.0.0.1:${relay.grpcPort}`, { channelOptions: { 'grpc.use_local_subchannel_pool': 1 } }));
+  const clients = Array.from({ length: 8 }, () =>
+    createClient(`127.0.0.1:${relay.grpcPort}`, { channelOptions: { 'grpc.use_local_subchannel_pool': 1 } }),
+  );
   try {
     for (const client of clients) await client.listModels();
     const deadline = Date.now() + 3000;
-    while (new Set(callLines().map((line) => line.worker)).size < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (new Set(callLines().map((line) => line.worker)).size < 2 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     expect([...new Set(callLines().map((line) => line.worker))].sort()).toEqual([1, 2]);
   } finally {
     for (const client of clients) client.close();

@@ -1,4 +1,4 @@
-import { Pacer } from './pacing';
+import type { Pacer } from './pacing';
 import type { GenerationRequest, GenerationResult, TokenSink } from './types';
 
 /** The next token of a model's text, or undefined at its end. */
@@ -39,7 +39,12 @@ function stopMatcher(stop: readonly string[]): ((token: string) => boolean) | un
  * anyway, so a run changes nothing a consumer sees; it saves the per-token
  * bookkeeping of append(). Paced, every token goes at its own time.
  */
-export async function emitTokens(source: TokenSource, request: GenerationRequest, sink: TokenSink, pacer: Pacer): Promise<GenerationResult> {
+export async function emitTokens(
+  source: TokenSource,
+  request: GenerationRequest,
+  sink: TokenSink,
+  pacer: Pacer,
+): Promise<GenerationResult> {
   const stops = stopMatcher(request.stop);
   const appendMany = pacer.unpaced ? sink.appendMany?.bind(sink) : undefined;
   let count = 0;

@@ -67,4 +67,3 @@ export class Pacer {
     this.throwIfAborted();
   }
 }
-

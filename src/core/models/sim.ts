@@ -49,8 +49,8 @@ interface WordTokens {
 let wordTokens: WordTokens | undefined;
 function words(): WordTokens {
   wordTokens ??= {
-    spaced: WORDS.map((word) => tokenize(' ' + word)),
-    capitalised: WORDS.map((word) => tokenize(' ' + word[0].toUpperCase() + word.slice(1))),
+    spaced: WORDS.map((word) => tokenize(` ${word}`)),
+    capitalised: WORDS.map((word) => tokenize(` ${word[0].toUpperCase()}${word.slice(1)}`)),
     period: tokenize('.'),
   };
   return wordTokens;

@@ -72,10 +72,7 @@ export class StreamRegistry {
       throw alreadyExists(id, 'live');
     }
     if (this.live.size >= this.options.maxActiveStreams) {
-      throw new StreamFailure(
-        StatusCode.RESOURCE_EXHAUSTED,
-        `too many live streams: the limit is ${this.options.maxActiveStreams}`,
-      );
+      throw new StreamFailure(StatusCode.RESOURCE_EXHAUSTED, `too many live streams: the limit is ${this.options.maxActiveStreams}`);
     }
     this.retained.delete(id);
     const stream = new TokenStream({

@@ -84,7 +84,8 @@ const STREAM_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Checks a stream id's form; INVALID_ARGUMENT names the field. */
 export function checkStreamId(id: string, field = 'stream_id'): void {
-  if (!STREAM_ID.test(id)) throw invalidField(field, `must be 1 to 128 characters from [A-Za-z0-9._:-], got ${JSON.stringify(id.slice(0, 140))}`);
+  if (!STREAM_ID.test(id))
+    throw invalidField(field, `must be 1 to 128 characters from [A-Za-z0-9._:-], got ${JSON.stringify(id.slice(0, 140))}`);
 }
 
 /** ALREADY_EXISTS for a stream id: live (being produced), finished (and retained), or with a producer attached. */

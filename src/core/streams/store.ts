@@ -1,5 +1,4 @@
 import type { StreamFailure } from './status';
-import type { AbandonPolicy, StreamEnd, TokenBatch, Usage } from './tokenStream';
 
 /**
  * The boundary between the service and where streams live. Two stores pass
@@ -159,4 +158,37 @@ export interface StreamObserver {
   ended?(stream: StreamWriter, end: StreamEnd): void;
   /** This process stopped producing a stream it did not end: another replica took it over. */
   released?(stream: StreamWriter): void;
+}
+
+/** Why a stream ended. */
+export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';
+
+/** Token counts, as the model's tokenizer counts them. */
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** How a stream ended: the reason, the usage, and for failures the status. */
+export interface StreamEnd {
+  reason: FinishReason;
+  usage: Usage;
+  /** Set when reason is 'cancelled' or 'error': the status consumers see. */
+  failure?: StreamFailure;
+}
+
+/**
+ * What happens when the last reader of an unfinished stream leaves:
+ * - `cancel`: the stream is cancelled at once (a non-resumable generation);
+ * - `grace`: it keeps producing for `resumeGraceMs`, then is cancelled unless
+ *   a reader re-attached (a resumable generation);
+ * - `keep`: nothing; its producer decides when it ends (Publish).
+ */
+export type AbandonPolicy = 'cancel' | 'grace' | 'keep';
+
+/** A slice of the log handed to a reader. */
+export interface TokenBatch {
+  /** Sequence number of tokens[0]. */
+  seq: number;
+  tokens: string[];
 }

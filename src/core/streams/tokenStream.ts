@@ -1,31 +1,7 @@
 import { StatusCode, StreamFailure, fieldFailure, invalidField } from './status';
-import type { StreamReader as Reader, StreamView, StreamWriter } from './store';
+import type { AbandonPolicy, FinishReason, StreamReader as Reader, StreamEnd, StreamView, StreamWriter, TokenBatch, Usage } from './store';
 
-/** Why a stream ended. */
-export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';
-
-/** Token counts, as the model's tokenizer counts them. */
-export interface Usage {
-  promptTokens: number;
-  completionTokens: number;
-}
-
-/** How a stream ended: the reason, the usage, and for failures the status. */
-export interface StreamEnd {
-  reason: FinishReason;
-  usage: Usage;
-  /** Set when reason is 'cancelled' or 'error': the status consumers see. */
-  failure?: StreamFailure;
-}
-
-/**
- * What happens when the last reader of an unfinished stream leaves:
- * - `cancel`: the stream is cancelled at once (a non-resumable generation);
- * - `grace`: it keeps producing for `resumeGraceMs`, then is cancelled unless
- *   a reader re-attached (a resumable generation);
- * - `keep`: nothing; its producer decides when it ends (Publish).
- */
-export type AbandonPolicy = 'cancel' | 'grace' | 'keep';
+export type { AbandonPolicy, FinishReason, StreamEnd, TokenBatch, Usage } from './store';
 
 export interface TokenStreamOptions {
   id: string;
@@ -42,13 +18,6 @@ export interface TokenStreamOptions {
   fingerprint?: string;
   /** A published stream whose producer may come back within resumeGraceMs (see detach()). */
   publishedResumable?: boolean;
-}
-
-/** A slice of the log handed to a reader. */
-export interface TokenBatch {
-  /** Sequence number of tokens[0]. */
-  seq: number;
-  tokens: string[];
 }
 
 /**
@@ -279,10 +248,7 @@ export class TokenStream implements StreamWriter, StreamView {
       this.graceTimer = setTimeout(() => {
         this.graceTimer = undefined;
         this.fail(
-          new StreamFailure(
-            StatusCode.CANCELLED,
-            `stream ${this.id} cancelled: no consumer re-attached within ${this.resumeGraceMs} ms`,
-          ),
+          new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: no consumer re-attached within ${this.resumeGraceMs} ms`),
         );
       }, this.resumeGraceMs);
       this.graceTimer.unref();
@@ -341,7 +307,11 @@ export class TokenStream implements StreamWriter, StreamView {
 
 /** OUT_OF_RANGE for a reader at fromSeq of a stream that ended before it. */
 export function pastTheEnd(stream: StreamView, fromSeq: number): StreamFailure {
-  return fieldFailure(StatusCode.OUT_OF_RANGE, 'from_seq', `${fromSeq} is past the end of finished stream ${stream.id}, which has ${stream.nextSeq} tokens`);
+  return fieldFailure(
+    StatusCode.OUT_OF_RANGE,
+    'from_seq',
+    `${fromSeq} is past the end of finished stream ${stream.id}, which has ${stream.nextSeq} tokens`,
+  );
 }
 
 /**

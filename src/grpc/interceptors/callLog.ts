@@ -3,7 +3,11 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../../server/metrics';
 import { callContextOf } from './context';
 
-const CODE_NAMES = Object.fromEntries(Object.entries(Status).filter(([, value]) => typeof value === 'number').map(([name, value]) => [value, name]));
+const CODE_NAMES = Object.fromEntries(
+  Object.entries(Status)
+    .filter(([, value]) => typeof value === 'number')
+    .map(([name, value]) => [value, name]),
+);
 
 /** Tokens in a response message: a TokenChunk, or a DataResponse that carries one. */
 function tokensIn(message: unknown): number {

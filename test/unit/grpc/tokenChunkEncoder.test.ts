@@ -13,7 +13,27 @@ function random(seed: number): () => number {
   };
 }
 
-const ODD_TOKENS = ['', 'a', ' the', 'é', 'ß', '€', '日本', '🎉', 'a🎉b', '\u0000', '\u007f', '\u0080', '\u07ff', '\u0800', '\uffff', 'x'.repeat(200), '\ud800', 'z\udc00', '\udbff\udfff'];
+const ODD_TOKENS = [
+  '',
+  'a',
+  ' the',
+  'é',
+  'ß',
+  '€',
+  '日本',
+  '🎉',
+  'a🎉b',
+  '\u0000',
+  '\u007f',
+  '\u0080',
+  '\u07ff',
+  '\u0800',
+  '\uffff',
+  'x'.repeat(200),
+  '\ud800',
+  'z\udc00',
+  '\udbff\udfff',
+];
 
 describe('the hand-written TokenChunk encoder', () => {
   it('writes the same bytes as the generated encoder for every field and value shape', () => {

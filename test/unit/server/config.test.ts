@@ -21,18 +21,38 @@ describe('config', () => {
   });
 
   it.each([
-    [{ models: [{ name: 'm', backend: 'gpt' }] }, 'models[0] (m).backend: unknown backend "gpt" (expected one of echo, sim, openai, ollama)'],
+    [
+      { models: [{ name: 'm', backend: 'gpt' }] },
+      'models[0] (m).backend: unknown backend "gpt" (expected one of echo, sim, openai, ollama)',
+    ],
     [{ models: [{ backend: 'sim' }] }, 'models[0].name: must be 1 to 128 characters from [A-Za-z0-9._:/-], got undefined'],
     [{ models: [{ name: 'm', backend: 'sim', ttftMs: -1 }] }, 'models[0] (m).ttftMs: must be a number >= 0, got -1'],
-    [{ models: [{ name: 'm', backend: 'sim', speed: 1 }] }, 'models[0] (m).speed: unknown field (expected one of name, backend, ttftMs, interTokenMs)'],
-    [{ models: [{ name: 'm', backend: 'sim' }, { name: 'm', backend: 'echo' }] }, 'models[1].name: duplicate model name "m"'],
+    [
+      { models: [{ name: 'm', backend: 'sim', speed: 1 }] },
+      'models[0] (m).speed: unknown field (expected one of name, backend, ttftMs, interTokenMs)',
+    ],
+    [
+      {
+        models: [
+          { name: 'm', backend: 'sim' },
+          { name: 'm', backend: 'echo' },
+        ],
+      },
+      'models[1].name: duplicate model name "m"',
+    ],
     [{ models: [] }, 'models: must be a non-empty array'],
     [{ defaultModel: 'nope' }, 'defaultModel: "nope" is not one of the configured models'],
     [{ limits: { maxTokens: 0 } }, 'limits.maxTokens: must be a number >= 1, got 0'],
     [{ limits: { maxTokens: 10 } }, 'limits.defaultMaxTokens: 256 is above limits.maxTokens (10)'],
     [{ streams: { windowTokens: 'big' } }, 'streams.windowTokens: must be a number >= 1, got "big"'],
-    [{ port: 1 }, 'config.port: unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive, redis)'],
-    [{ deadlines: { Generat: { maxMs: 1 } } }, 'deadlines.Generat: unknown field (expected one of *, ListModels, Generate, Subscribe, Publish, StreamData, Cancel)'],
+    [
+      { port: 1 },
+      'config.port: unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive, redis)',
+    ],
+    [
+      { deadlines: { Generat: { maxMs: 1 } } },
+      'deadlines.Generat: unknown field (expected one of *, ListModels, Generate, Subscribe, Publish, StreamData, Cancel)',
+    ],
     [{ deadlines: { Generate: { defaultMs: 10, maxMs: 5 } } }, 'deadlines.Generate.defaultMs: 10 is above maxMs (5)'],
     [{ auth: { tokens: ['short'] } }, 'auth.tokens: must be an array of strings of at least 16 characters'],
   ])('rejects %j with a message naming the field', (raw, message) => {

@@ -63,7 +63,8 @@ describe('upstream model config', () => {
 
   it('builds the catalog: ListModels’ description carries the backend and base URL, never the key', () => {
     const catalog = new ModelCatalog(
-      parseConfig({ models: [{ name: 'm', backend: 'openai', baseUrl: 'http://h:8000/v1', model: 'org/model', apiKeyEnv: KEY_ENV }] }).models,
+      parseConfig({ models: [{ name: 'm', backend: 'openai', baseUrl: 'http://h:8000/v1', model: 'org/model', apiKeyEnv: KEY_ENV }] })
+        .models,
       'm',
     );
     const { description } = catalog.resolve('m');
@@ -83,24 +84,36 @@ describe('upstream model config', () => {
     [{ backend: 'ollama', baseUrl: undefined }, `${where}.baseUrl: missing; the upstream's http(s) URL, e.g. "http://localhost:11434"`],
     [{ baseUrl: 8000 }, `${where}.baseUrl: must be a string URL, e.g. "http://localhost:8000/v1"`],
     [{ baseUrl: 'http://' }, `${where}.baseUrl: not a valid URL: "http://" (e.g. "http://localhost:8000/v1")`],
-    [{ baseUrl: 'localhost:8000/v1' }, `${where}.baseUrl: must be an http or https URL, got "localhost:8000/v1" (e.g. "http://localhost:8000/v1")`],
+    [
+      { baseUrl: 'localhost:8000/v1' },
+      `${where}.baseUrl: must be an http or https URL, got "localhost:8000/v1" (e.g. "http://localhost:8000/v1")`,
+    ],
     [{ baseUrl: 'ftp://h/v1' }, `${where}.baseUrl: must be an http or https URL, got "ftp://h/v1" (e.g. "http://localhost:8000/v1")`],
     [{ baseUrl: 'https://user:hunter2@h/v1' }, `${where}.baseUrl: must not carry credentials; name an environment variable in apiKeyEnv`],
     [{ baseUrl: 'http://h/v1?api-version=1' }, `${where}.baseUrl: must not have a query or fragment, got "http://h/v1?api-version=1"`],
     [{ apiKeyEnv: 'TOKENRELAY_TEST_NOT_SET' }, `${where}.apiKeyEnv: environment variable TOKENRELAY_TEST_NOT_SET is unset or empty`],
-    [{ apiKeyEnv: 'sk-live-abcdef123456' }, `${where}.apiKeyEnv: must be the name of an environment variable (letters, digits and _), not the key itself`],
+    [
+      { apiKeyEnv: 'sk-live-abcdef123456' },
+      `${where}.apiKeyEnv: must be the name of an environment variable (letters, digits and _), not the key itself`,
+    ],
     [{ model: '' }, `${where}.model: must be the upstream's model id, a non-empty string`],
     [{ headers: ['x'] }, `${where}.headers: must be an object of header names to string values`],
     [{ headers: { 'Bad Header': 'x' } }, `${where}.headers: "Bad Header" is not a valid header name`],
     [{ headers: { 'X-Id': 'a\r\nInjected: yes' } }, `${where}.headers.X-Id: must be a string without line breaks`],
-    [{ apiKeyEnv: KEY_ENV, headers: { Authorization: 'Bearer x' } }, `${where}.headers.Authorization: apiKeyEnv already sets Authorization; set one or the other`],
+    [
+      { apiKeyEnv: KEY_ENV, headers: { Authorization: 'Bearer x' } },
+      `${where}.headers.Authorization: apiKeyEnv already sets Authorization; set one or the other`,
+    ],
     [{ timeouts: { idleMs: 0 } }, `${where}.timeouts.idleMs: must be a number >= 1, got 0`],
     [{ timeouts: { totalMs: 5 } }, `${where}.timeouts.totalMs: unknown field (expected one of connectMs, headersMs, idleMs)`],
     [{ retry: { maxAttempts: 0 } }, `${where}.retry.maxAttempts: must be a number >= 1, got 0`],
     [{ retry: { maxAttempts: 2.5 } }, `${where}.retry.maxAttempts: must be a whole number, got 2.5`],
     [{ maxConcurrent: 0 }, `${where}.maxConcurrent: must be a number >= 1, got 0`],
     [{ maxQueue: -1 }, `${where}.maxQueue: must be a number >= 0, got -1`],
-    [{ ttftMs: 5 }, `${where}.ttftMs: unknown field (expected one of name, backend, baseUrl, model, apiKeyEnv, headers, timeouts, retry, maxConcurrent, maxQueue)`],
+    [
+      { ttftMs: 5 },
+      `${where}.ttftMs: unknown field (expected one of name, backend, baseUrl, model, apiKeyEnv, headers, timeouts, retry, maxConcurrent, maxQueue)`,
+    ],
   ])('rejects %j at startup, naming the entry and the field', (fields, message) => {
     const entry = { name: 'm', backend: 'openai', baseUrl: 'http://127.0.0.1:8000/v1', ...fields };
     expect(() => parseConfig({ models: [entry] })).toThrow(new ConfigError(message));
@@ -108,13 +121,20 @@ describe('upstream model config', () => {
 
   it('names the entry by its index among several models', () => {
     expect(() =>
-      parseConfig({ models: [{ name: 'sim', backend: 'sim' }, { name: 'remote', backend: 'ollama' }] }),
+      parseConfig({
+        models: [
+          { name: 'sim', backend: 'sim' },
+          { name: 'remote', backend: 'ollama' },
+        ],
+      }),
     ).toThrow(new ConfigError('models[1] (remote).baseUrl: missing; the upstream\'s http(s) URL, e.g. "http://localhost:11434"'));
   });
 
   it('a key variable unset after parsing still stops the catalog from being built', () => {
     process.env.TOKENRELAY_TEST_LATE_KEY = 'k';
-    const { models } = parseConfig({ models: [{ name: 'm', backend: 'openai', baseUrl: 'http://h/v1', apiKeyEnv: 'TOKENRELAY_TEST_LATE_KEY' }] });
+    const { models } = parseConfig({
+      models: [{ name: 'm', backend: 'openai', baseUrl: 'http://h/v1', apiKeyEnv: 'TOKENRELAY_TEST_LATE_KEY' }],
+    });
     delete process.env.TOKENRELAY_TEST_LATE_KEY;
     expect(() => new ModelCatalog(models, 'm')).toThrow(
       new ConfigError('models[0] (m).apiKeyEnv: environment variable TOKENRELAY_TEST_LATE_KEY is unset or empty'),

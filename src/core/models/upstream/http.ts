@@ -112,7 +112,8 @@ export class UpstreamHttp {
       signal.removeEventListener('abort', onAbort);
       if (response && !response.body.readableEnded) {
         // A finished answer's last bytes are read so its connection goes back to the pool; anything else closes it.
-        if (completed) void response.body.dump({ limit: 64 * 1024, signal: AbortSignal.timeout(DRAIN_MS) } as { limit: number }).catch(() => undefined);
+        if (completed)
+          void response.body.dump({ limit: 64 * 1024, signal: AbortSignal.timeout(DRAIN_MS) } as { limit: number }).catch(() => undefined);
         else response.body.destroy();
       }
       release();
@@ -143,7 +144,11 @@ export class UpstreamHttp {
    * UpstreamErrors (the idle timeout's own, or the broken connection's), or
    * as the caller's abort reason.
    */
-  private async *readsOf(body: Dispatcher.ResponseData['body'], controller: AbortController, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  private async *readsOf(
+    body: Dispatcher.ResponseData['body'],
+    controller: AbortController,
+    signal: AbortSignal,
+  ): AsyncGenerator<Uint8Array> {
     const { idleMs } = this.options;
     const reads = body.iterator({ destroyOnReturn: false });
     let idle: UpstreamError | undefined;
@@ -168,7 +173,10 @@ export class UpstreamHttp {
 
   private async statusError(response: Dispatcher.ResponseData, body: AsyncIterable<Uint8Array>): Promise<UpstreamError> {
     const status = response.statusCode;
-    const retryAfter = retryAfterMs(header(response.headers['retry-after']) || undefined, header(response.headers['retry-after-ms']) || undefined);
+    const retryAfter = retryAfterMs(
+      header(response.headers['retry-after']) || undefined,
+      header(response.headers['retry-after-ms']) || undefined,
+    );
     let detail = '';
     try {
       const text = await readText(body, MAX_ERROR_BODY_BYTES);

@@ -59,7 +59,8 @@ export class ConcurrencyLimiter {
       if (released) return;
       released = true;
       const next = this.queue.shift();
-      if (next) next(); // the slot passes straight to the next in line
+      if (next)
+        next(); // the slot passes straight to the next in line
       else this.active--;
     };
   }

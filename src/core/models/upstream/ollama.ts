@@ -55,7 +55,11 @@ function stepOf(value: unknown): UpstreamStep {
     eval_count?: unknown;
   };
   if (line.error !== undefined && line.error !== null) {
-    throw new UpstreamError(StatusCode.UNAVAILABLE, `upstream reported an error: ${quote(messageOf(value) ?? String(line.error), 300)}`, false);
+    throw new UpstreamError(
+      StatusCode.UNAVAILABLE,
+      `upstream reported an error: ${quote(messageOf(value) ?? String(line.error), 300)}`,
+      false,
+    );
   }
   const step: UpstreamStep = {};
   const content = line.message?.content;

@@ -1,4 +1,4 @@
-import { StatusCode, StreamFailure } from '../status';
+import { type StatusCode, StreamFailure } from '../status';
 import type { FinishReason, StreamEnd } from '../tokenStream';
 
 /**
@@ -39,7 +39,9 @@ export class CorruptEntry extends Error {
 }
 
 /** One entry read back: a run of tokens from `seq`, or the end. */
-export type LogEntry = { kind: 'run'; id: string; seq: number; tokens: string[] } | { kind: 'end'; id: string; seq: number; end: StreamEnd };
+export type LogEntry =
+  | { kind: 'run'; id: string; seq: number; tokens: string[] }
+  | { kind: 'end'; id: string; seq: number; end: StreamEnd };
 
 /** Decodes an entry as XRANGE returns it: [id, [field, value, ...]]. */
 export function decodeEntry(raw: unknown): LogEntry {
@@ -58,7 +60,8 @@ export function decodeEntry(raw: unknown): LogEntry {
   let at = 0;
   for (const part of lengths.split(',')) {
     const length = Number(part);
-    if (!/^\d+$/.test(part) || at + length > text.length) throw new CorruptEntry(id, `bad token length ${JSON.stringify(part.slice(0, 20))}`);
+    if (!/^\d+$/.test(part) || at + length > text.length)
+      throw new CorruptEntry(id, `bad token length ${JSON.stringify(part.slice(0, 20))}`);
     tokens.push(text.slice(at, at + length));
     at += length;
   }
@@ -78,7 +81,11 @@ export function encodeEnd(end: StreamEnd): string {
 }
 
 export function decodeEnd(json: string, where: string): StreamEnd {
-  let value: { reason?: unknown; usage?: { promptTokens?: unknown; completionTokens?: unknown }; failure?: { code?: unknown; message?: unknown } };
+  let value: {
+    reason?: unknown;
+    usage?: { promptTokens?: unknown; completionTokens?: unknown };
+    failure?: { code?: unknown; message?: unknown };
+  };
   try {
     value = JSON.parse(json);
   } catch {
@@ -94,7 +101,8 @@ export function decodeEnd(json: string, where: string): StreamEnd {
   const end: StreamEnd = { reason: reason as FinishReason, usage: { promptTokens, completionTokens } };
   if (failure !== undefined) {
     const code = count(failure.code);
-    if (code === undefined || code > 16 || typeof failure.message !== 'string') throw new CorruptEntry(where, 'its failure is not {code, message}');
+    if (code === undefined || code > 16 || typeof failure.message !== 'string')
+      throw new CorruptEntry(where, 'its failure is not {code, message}');
     end.failure = new StreamFailure(code as StatusCode, failure.message);
   }
   return end;

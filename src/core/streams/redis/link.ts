@@ -86,7 +86,10 @@ export class RedisLink {
       this.main = this.wrap(client as unknown as NodeRedis, (_key, args) => client.sendCommand(args));
       this.subscriber = this.wrap(subscriber as unknown as NodeRedis, (_key, args) => subscriber.sendCommand(args));
     }
-    for (const [role, commands] of [['commands', this.main], ['subscriptions', this.subscriber]] as const) {
+    for (const [role, commands] of [
+      ['commands', this.main],
+      ['subscriptions', this.subscriber],
+    ] as const) {
       commands.on('error', (error) => this.onError(role, error));
       commands.on('ready', () => this.update());
       commands.on('end', () => this.update());
@@ -158,7 +161,11 @@ export class RedisLink {
     this.isUp = up;
     this.observer.readyChanged(up);
     if (up) this.logger.info({ redis: redactedUrl(this.options.url) }, 'redis connected');
-    else if (!this.closing) this.logger.warn({ redis: redactedUrl(this.options.url) }, 'redis unreachable: streams on the redis store fail with UNAVAILABLE until it is back');
+    else if (!this.closing)
+      this.logger.warn(
+        { redis: redactedUrl(this.options.url) },
+        'redis unreachable: streams on the redis store fail with UNAVAILABLE until it is back',
+      );
   }
 
   private lastErrorLogMs = 0;

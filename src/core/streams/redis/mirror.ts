@@ -156,7 +156,11 @@ export class RedisMirror implements StreamView {
   /** Ends what the readers see with a failure that is not in the log (Redis is unreachable): they get what they read, then this. */
   fail(failure: StreamFailure): void {
     if (this.settled) return;
-    this.settle(this.bufferEnd, { reason: failure.code === StatusCode.CANCELLED ? 'cancelled' : 'error', usage: { promptTokens: 0, completionTokens: this.bufferEnd }, failure });
+    this.settle(this.bufferEnd, {
+      reason: failure.code === StatusCode.CANCELLED ? 'cancelled' : 'error',
+      usage: { promptTokens: 0, completionTokens: this.bufferEnd },
+      failure,
+    });
     this.dispose();
   }
 
@@ -274,7 +278,11 @@ export class RedisMirror implements StreamView {
    */
   private async fetch(): Promise<unknown[]> {
     const cursor = this.cursor && this.cursor.next === this.bufferEnd ? this.cursor.id : '';
-    const reply = (await this.host.link.run(READ, [this.keys.meta, this.keys.log], [this.incarnation, cursor, this.bufferEnd, FETCH_ENTRIES])) as unknown[];
+    const reply = (await this.host.link.run(
+      READ,
+      [this.keys.meta, this.keys.log],
+      [this.incarnation, cursor, this.bufferEnd, FETCH_ENTRIES],
+    )) as unknown[];
     if (reply[0] === 'replaced') throw new Replaced(`stream ${this.id} ended and its id was reused before this replica read its end`);
     if (reply[0] === 'gone') throw new Replaced(`stream ${this.id} is gone from the stream log`);
     return reply[1] as unknown[];
@@ -286,13 +294,15 @@ export class RedisMirror implements StreamView {
       return;
     }
     if (entry.kind === 'end') {
-      if (entry.seq > this.bufferEnd) throw new CorruptEntry(entry.id, `the end is at seq ${entry.seq}, but the tokens stop at ${this.bufferEnd}`);
+      if (entry.seq > this.bufferEnd)
+        throw new CorruptEntry(entry.id, `the end is at seq ${entry.seq}, but the tokens stop at ${this.bufferEnd}`);
       this.cursor = { id: entry.id, next: entry.seq };
       this.settle(entry.seq, entry.end);
       return;
     }
     const after = entry.seq + entry.tokens.length;
-    if (entry.seq > this.bufferEnd) throw new CorruptEntry(entry.id, `it starts at seq ${entry.seq}, after the tokens stop at ${this.bufferEnd}`);
+    if (entry.seq > this.bufferEnd)
+      throw new CorruptEntry(entry.id, `it starts at seq ${entry.seq}, after the tokens stop at ${this.bufferEnd}`);
     if (after > this.bufferEnd) {
       for (const token of entry.tokens.slice(this.bufferEnd - entry.seq)) this.tokens.push(token);
       this.known = Math.max(this.known, after);
@@ -335,14 +345,17 @@ export class RedisMirror implements StreamView {
         (meta) => {
           if (!meta) return this.fail(new StreamFailure(StatusCode.UNAVAILABLE, `stream ${this.id} is gone from the stream log`));
           if (this.incarnation && meta.incarnation !== this.incarnation) {
-            return this.fail(new StreamFailure(StatusCode.UNAVAILABLE, `stream ${this.id} ended and its id was reused before this replica read its end`));
+            return this.fail(
+              new StreamFailure(StatusCode.UNAVAILABLE, `stream ${this.id} ended and its id was reused before this replica read its end`),
+            );
           }
           this.known = Math.max(this.known, meta.nextSeq);
           if (!meta.live) this.endExpected = true;
           this.pull();
           this.schedulePoll();
         },
-        (error: unknown) => this.fail(new StreamFailure(StatusCode.UNAVAILABLE, `the stream log is unavailable: ${(error as Error).message}`)),
+        (error: unknown) =>
+          this.fail(new StreamFailure(StatusCode.UNAVAILABLE, `the stream log is unavailable: ${(error as Error).message}`)),
       );
     }, this.host.pollMs);
     this.pollTimer.unref();

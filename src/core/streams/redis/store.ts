@@ -125,21 +125,25 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
       end: undefined,
       incarnation: randomUUID(),
     };
-    const reply = (await this.link.run(CREATE, [keys.meta, keys.log, keys.readers], [
-      token,
-      this.leaseMs,
-      this.retentionMs,
-      options.replaceFinished ? '1' : '0',
-      meta.model,
-      meta.fingerprint ?? '',
-      meta.abandonPolicy,
-      meta.publishedResumable ? '1' : '0',
-      meta.promptTokens,
-      meta.incarnation,
-      lostTemplate(id),
-      keys.channel,
-      this.resumeGraceMs,
-    ])) as string[];
+    const reply = (await this.link.run(
+      CREATE,
+      [keys.meta, keys.log, keys.readers],
+      [
+        token,
+        this.leaseMs,
+        this.retentionMs,
+        options.replaceFinished ? '1' : '0',
+        meta.model,
+        meta.fingerprint ?? '',
+        meta.abandonPolicy,
+        meta.publishedResumable ? '1' : '0',
+        meta.promptTokens,
+        meta.incarnation,
+        lostTemplate(id),
+        keys.channel,
+        this.resumeGraceMs,
+      ],
+    )) as string[];
     if (reply[0] === 'live') throw alreadyExists(id, 'live');
     if (reply[0] === 'exists') throw alreadyExists(id, 'finished');
     return this.adopt(new RedisWriter(this, { keys, meta, token }));
@@ -158,7 +162,11 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
     if (writer && !writer.end) return writer.fail(failure);
     this.checkReachable();
     const keys = streamKeys(this.options.keyPrefix, id);
-    const reply = (await this.link.run(STOP, [keys.meta, keys.log], [failureTemplate(failure), keys.channel, this.retentionMs, 'stop', this.resumeGraceMs])) as string[];
+    const reply = (await this.link.run(
+      STOP,
+      [keys.meta, keys.log],
+      [failureTemplate(failure), keys.channel, this.retentionMs, 'stop', this.resumeGraceMs],
+    )) as string[];
     if (reply[0] === 'gone') throw notFound(id);
     if (reply[0] !== 'ok') return false;
     this.retire(id, reply[1]);
@@ -176,17 +184,14 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
     }
     this.checkReachable();
     const meta = await this.inspect(id);
-    if (!meta || !meta.live || !meta.publishedResumable) return undefined;
+    if (!meta?.live || !meta.publishedResumable) return undefined;
     const keys = streamKeys(this.options.keyPrefix, id);
     const token = randomUUID();
-    const reply = (await this.link.run(TAKEOVER, [keys.meta, keys.log], [
-      token,
-      this.leaseMs,
-      this.retentionMs,
-      this.resumeGraceMs,
-      keys.channel,
-      lostTemplate(id),
-    ])) as unknown[];
+    const reply = (await this.link.run(
+      TAKEOVER,
+      [keys.meta, keys.log],
+      [token, this.leaseMs, this.retentionMs, this.resumeGraceMs, keys.channel, lostTemplate(id)],
+    )) as unknown[];
     if (reply[0] === 'attached') {
       throw new StreamFailure(
         StatusCode.UNAVAILABLE,
@@ -224,13 +229,21 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
 
   async inspect(id: string): Promise<StreamMeta | undefined> {
     const keys = streamKeys(this.options.keyPrefix, id);
-    const reply = await this.link.run(INSPECT, [keys.meta, keys.log], [lostTemplate(id), keys.channel, this.retentionMs, this.resumeGraceMs]);
+    const reply = await this.link.run(
+      INSPECT,
+      [keys.meta, keys.log],
+      [lostTemplate(id), keys.channel, this.retentionMs, this.resumeGraceMs],
+    );
     return parseMeta(id, reply);
   }
 
   async loseIfExpired(id: string): Promise<void> {
     const keys = streamKeys(this.options.keyPrefix, id);
-    const reply = (await this.link.run(STOP, [keys.meta, keys.log], [lostTemplate(id), keys.channel, this.retentionMs, 'lose', this.resumeGraceMs])) as string[];
+    const reply = (await this.link.run(
+      STOP,
+      [keys.meta, keys.log],
+      [lostTemplate(id), keys.channel, this.retentionMs, 'lose', this.resumeGraceMs],
+    )) as string[];
     if (reply[0] === 'ok') {
       this.observer.producerLost();
       this.retire(id, reply[1]);
@@ -292,7 +305,10 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
   }
 
   corrupt(mirror: RedisMirror, error: CorruptEntry): void {
-    this.logger.error({ streamId: mirror.id, entry: error.entryId, error: error.message }, 'corrupt stream log entry; the stream ends with INTERNAL');
+    this.logger.error(
+      { streamId: mirror.id, entry: error.entryId, error: error.message },
+      'corrupt stream log entry; the stream ends with INTERNAL',
+    );
     void this.stop(mirror.id, new StreamFailure(StatusCode.INTERNAL, `stream ${mirror.id}: ${error.message}`)).catch(() => undefined);
   }
 
@@ -302,9 +318,11 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
       listeners = new Set();
       this.channels.set(channel, listeners);
       const all = listeners;
-      this.link.subscribe(channel, (message) => {
-        for (const each of [...all]) each(message);
-      }).catch((error: unknown) => this.logger.warn({ channel, err: error }, 'redis subscribe failed'));
+      this.link
+        .subscribe(channel, (message) => {
+          for (const each of [...all]) each(message);
+        })
+        .catch((error: unknown) => this.logger.warn({ channel, err: error }, 'redis subscribe failed'));
     }
     listeners.add(listener);
   }
@@ -423,10 +441,15 @@ class RedisStreamView implements StreamView {
 }
 
 function failureTemplate(failure: StreamFailure): string {
-  return JSON.stringify({ reason: failure.code === StatusCode.CANCELLED ? 'cancelled' : 'error', failure: { code: failure.code, message: failure.message } });
+  return JSON.stringify({
+    reason: failure.code === StatusCode.CANCELLED ? 'cancelled' : 'error',
+    failure: { code: failure.code, message: failure.message },
+  });
 }
 
 /** The end of a stream whose producer's lease ran out: what its readers see after its last stored token. */
 function lostTemplate(id: string): string {
-  return failureTemplate(new StreamFailure(StatusCode.UNAVAILABLE, `producer lost: the replica producing stream ${id} stopped renewing its lease`));
+  return failureTemplate(
+    new StreamFailure(StatusCode.UNAVAILABLE, `producer lost: the replica producing stream ${id} stopped renewing its lease`),
+  );
 }

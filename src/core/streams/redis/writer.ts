@@ -181,7 +181,9 @@ export class RedisWriter implements StreamWriter {
     this.setAttached('0');
     const graceMs = this.host.resumeGraceMs;
     this.publisherGraceTimer = setTimeout(() => {
-      this.fail(new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${this.id} went away and did not resume within ${graceMs} ms`));
+      this.fail(
+        new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${this.id} went away and did not resume within ${graceMs} ms`),
+      );
     }, graceMs);
     this.publisherGraceTimer.unref();
   }
@@ -221,7 +223,16 @@ export class RedisWriter implements StreamWriter {
       this.pending = [];
       const seq = this.appended - tokens.length;
       const { text, lengths } = encodeRun(tokens);
-      const args = [this.token, seq, tokens.length, text, lengths, this.keys.channel, this.host.retentionMs, ...(end ? [encodeEnd(end)] : [])];
+      const args = [
+        this.token,
+        seq,
+        tokens.length,
+        text,
+        lengths,
+        this.keys.channel,
+        this.host.retentionMs,
+        ...(end ? [encodeEnd(end)] : []),
+      ];
       this.write(APPEND, args, (reply) => {
         this.stored_(seq, tokens);
         if (end) this.settle(end, 'stored', String(reply[1] ?? ''));
@@ -257,9 +268,10 @@ export class RedisWriter implements StreamWriter {
   /** Extends the lease; a refusal means the stream ended elsewhere or is no longer ours. */
   renew(): void {
     if (this.done) return;
-    this.host.link
-      .run(RENEW, [this.keys.meta, this.keys.log], [this.token, this.host.leaseMs, this.host.retentionMs])
-      .then((reply) => (isOk(reply) ? undefined : this.refused(reply)), (error: unknown) => this.renewFailed(error));
+    this.host.link.run(RENEW, [this.keys.meta, this.keys.log], [this.token, this.host.leaseMs, this.host.retentionMs]).then(
+      (reply) => (isOk(reply) ? undefined : this.refused(reply)),
+      (error: unknown) => this.renewFailed(error),
+    );
   }
 
   /** A message on the stream's channel: its end written by another replica, a takeover, readers coming or going. */
@@ -396,7 +408,13 @@ export class RedisWriter implements StreamWriter {
       (meta) => {
         if (!meta || meta.incarnation !== this.incarnation) {
           const what = meta ? 'ended and its id was reused' : 'is gone from the stream log';
-          this.settle(this.localFailure(StatusCode.UNAVAILABLE, `producer lost: stream ${this.id} ${what} while this replica could not renew its lease`), 'here');
+          this.settle(
+            this.localFailure(
+              StatusCode.UNAVAILABLE,
+              `producer lost: stream ${this.id} ${what} while this replica could not renew its lease`,
+            ),
+            'here',
+          );
         } else if (meta.end) this.settle(meta.end, 'inRedis');
         else this.release(); // live without us: a published stream within its grace, which another replica took
       },
@@ -434,9 +452,10 @@ export class RedisWriter implements StreamWriter {
   }
 
   private setAttached(value: '0' | '1'): void {
-    this.host.link
-      .run(ATTACHED, [this.keys.meta], [this.token, value])
-      .then((reply) => (isOk(reply) ? undefined : this.refused(reply)), (error: unknown) => this.storeFailed(error));
+    this.host.link.run(ATTACHED, [this.keys.meta], [this.token, value]).then(
+      (reply) => (isOk(reply) ? undefined : this.refused(reply)),
+      (error: unknown) => this.storeFailed(error),
+    );
   }
 
   /**
@@ -464,7 +483,9 @@ export class RedisWriter implements StreamWriter {
             this.host.otherReaders(this.id).then(
               (count) => {
                 if (count > 0 || (this.host.mirrorOf(this.id)?.readerCount ?? 0) > 0) return;
-                this.fail(new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: no consumer re-attached within ${graceMs} ms`));
+                this.fail(
+                  new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: no consumer re-attached within ${graceMs} ms`),
+                );
               },
               () => undefined,
             );

@@ -37,7 +37,12 @@ describe('echo model', () => {
   });
 
   it('echoes chat messages one per line when there is no prompt', async () => {
-    const { tokens } = await echo({ messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: 'there' }] });
+    const { tokens } = await echo({
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'user', content: 'there' },
+      ],
+    });
     expect(tokens.join('')).toBe('hi\nthere');
   });
 });

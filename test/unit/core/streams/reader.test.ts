@@ -1,5 +1,5 @@
 import { StatusCode, StreamFailure } from '../../../../src/core/streams/status';
-import { StreamReader, TokenBatch } from '../../../../src/core/streams/tokenStream';
+import type { StreamReader, TokenBatch } from '../../../../src/core/streams/tokenStream';
 import { isPending, newStream, nextMacrotask, tokenNames } from './support';
 
 /** Reads until the stream ends, checking that batches are contiguous; yields after each batch. */

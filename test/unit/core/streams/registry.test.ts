@@ -1,6 +1,6 @@
-import { StreamRegistry, StreamRegistryOptions } from '../../../../src/core/streams/registry';
+import { StreamRegistry, type StreamRegistryOptions } from '../../../../src/core/streams/registry';
 import { StatusCode, StreamFailure } from '../../../../src/core/streams/status';
-import { StreamEnd, TokenStream } from '../../../../src/core/streams/tokenStream';
+import type { StreamEnd, TokenStream } from '../../../../src/core/streams/tokenStream';
 import { failureOf } from './support';
 
 const startMs = 1_700_000_000_000;
@@ -184,10 +184,7 @@ describe('stream registry', () => {
       expect(registry.get('b')).toBe(b);
     });
 
-    it.each([
-      [{ retentionMs: 0 }],
-      [{ maxRetainedStreams: 0 }],
-    ])('with %j a finished stream is gone at once', (options) => {
+    it.each([[{ retentionMs: 0 }], [{ maxRetainedStreams: 0 }]])('with %j a finished stream is gone at once', (options) => {
       newRegistry(options);
       registry.create({ id: 'x', model: 'sim', abandonPolicy: 'keep' }).finish('stop');
       expect(registry.retainedCount).toBe(0);
@@ -233,7 +230,10 @@ describe('stream registry', () => {
     it('fails every live stream with the failure and leaves finished ones as they ended', () => {
       const done = registry.create({ id: 'done', model: 'sim', abandonPolicy: 'keep' });
       done.finish('stop');
-      const live = [registry.create({ id: 'l1', model: 'sim', abandonPolicy: 'keep' }), registry.create({ id: 'l2', model: 'sim', abandonPolicy: 'grace' })];
+      const live = [
+        registry.create({ id: 'l1', model: 'sim', abandonPolicy: 'keep' }),
+        registry.create({ id: 'l2', model: 'sim', abandonPolicy: 'grace' }),
+      ];
       const ended = jest.fn();
       registry.observe({ ended });
 

@@ -1,5 +1,5 @@
 import { StreamFailure } from '../../../../src/core/streams/status';
-import { TokenStream, TokenStreamOptions } from '../../../../src/core/streams/tokenStream';
+import { TokenStream, type TokenStreamOptions } from '../../../../src/core/streams/tokenStream';
 
 /** A stream with a wide window that no reader leaving can cancel, unless the test says otherwise. */
 export function newStream(options: Partial<TokenStreamOptions> = {}): TokenStream {

@@ -1,5 +1,5 @@
 import { StatusCode, StreamFailure } from '../../../../src/core/streams/status';
-import { StreamEnd } from '../../../../src/core/streams/tokenStream';
+import type { StreamEnd } from '../../../../src/core/streams/tokenStream';
 import { failureOf, newStream, tokenNames } from './support';
 
 describe('token stream log', () => {

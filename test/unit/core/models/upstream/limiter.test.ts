@@ -10,8 +10,14 @@ describe('concurrency limiter', () => {
     const first = await limiter.acquire(live());
     await limiter.acquire(live());
     const order: number[] = [];
-    const third = limiter.acquire(live()).then((release) => (order.push(3), release));
-    const fourth = limiter.acquire(live()).then((release) => (order.push(4), release));
+    const third = limiter.acquire(live()).then((release) => {
+      order.push(3);
+      return release;
+    });
+    const fourth = limiter.acquire(live()).then((release) => {
+      order.push(4);
+      return release;
+    });
     const refused = await limiter.acquire(live()).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(UpstreamError);
     expect(refused).toMatchObject({ code: StatusCode.RESOURCE_EXHAUSTED, retryable: false });

@@ -23,7 +23,13 @@ describe('NDJSON parser', () => {
   it('reads an Ollama /api/chat stream into one object per line, the last with done and its counts', () => {
     const values = parse(encode(text)) as Array<Record<string, unknown>>;
     expect(values).toHaveLength(6);
-    expect(values.slice(0, 5).map((value) => (value.message as { content: string }).content)).toEqual(['The', ' sky', ' is', ' blue', ' 🌤']);
+    expect(values.slice(0, 5).map((value) => (value.message as { content: string }).content)).toEqual([
+      'The',
+      ' sky',
+      ' is',
+      ' blue',
+      ' 🌤',
+    ]);
     expect(values[5]).toMatchObject({ done: true, done_reason: 'length', prompt_eval_count: 26, eval_count: 5 });
   });
 
@@ -35,7 +41,12 @@ describe('NDJSON parser', () => {
 
   it('gives the same objects fed one byte at a time', () => {
     const bytes = encode(text);
-    expect(parse(bytes, Array.from({ length: bytes.length - 1 }, (_, index) => index + 1))).toEqual(parse(bytes));
+    expect(
+      parse(
+        bytes,
+        Array.from({ length: bytes.length - 1 }, (_, index) => index + 1),
+      ),
+    ).toEqual(parse(bytes));
   });
 
   it('accepts CRLF line ends and blank lines, and a last line without its newline', () => {

@@ -35,12 +35,14 @@ describe('retry before the first token', () => {
     expect(draws).toHaveLength(3);
     const gaps = startedMs.slice(1).map((at, index) => at - startedMs[index]);
     // Ceilings 20, 40, 80 ms; at 0.999 of each (timers may run a little late).
-    [19, 39, 79].forEach((expected, index) => expect(gaps[index]).toBeGreaterThanOrEqual(expected - 2));
+    for (const [index, expected] of [19, 39, 79].entries()) expect(gaps[index]).toBeGreaterThanOrEqual(expected - 2);
   });
 
   it('gives up after maxAttempts with the last failure, saying so', async () => {
     const { attempt, startedMs } = failing(unavailable(), unavailable(), unavailable(), unavailable(), unavailable());
-    const failure = await withRetry(attempt, { policy, signal: new AbortController().signal, random: () => 0 }).catch((error: unknown) => error);
+    const failure = await withRetry(attempt, { policy, signal: new AbortController().signal, random: () => 0 }).catch(
+      (error: unknown) => error,
+    );
     expect(startedMs).toHaveLength(4);
     expect(failure).toMatchObject({ code: StatusCode.UNAVAILABLE, message: 'upstream answered 503 (gave up after 4 attempts)' });
   });
