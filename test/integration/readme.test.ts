@@ -15,10 +15,10 @@ describe('the README', () => {
 
   it('SDK example runs and prints what it says', async () => {
     const readme = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
-    const match = /```ts\n(import \{ createClient \} from 'tokenrelay';[\s\S]*?)```/.exec(readme);
+    const match = /```ts\n(import \{ createClient \} from 'tokenrelay\/client';[\s\S]*?)```/.exec(readme);
     expect(match).not.toBeNull();
     const source = match![1]
-      .replace("from 'tokenrelay'", `from ${JSON.stringify(path.join(__dirname, '../../src'))}`)
+      .replace("from 'tokenrelay/client'", `from ${JSON.stringify(path.join(__dirname, '../../src/client'))}`)
       .replace("'localhost:50051'", JSON.stringify(t.address));
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, 'example.ts');
