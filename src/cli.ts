@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { type TokenRelayClient, createClient } from './client';
 import { FinishReason } from './gen/tokenrelay/v1/data_service';
-import { type Config, ConfigError, loadConfig } from './server/config';
+import { type Config, ConfigError, configJsonSchema, loadConfig } from './core/config';
 import { createLogger } from './server/logger';
 import { TokenRelayServer } from './server/server';
 import { MAX_WORKERS, isWorker, runPrimary, workerId } from './server/workers';
@@ -13,6 +13,8 @@ Usage:
   tokenrelay serve [--grpc-port N] [--http-port N] [--host ADDR] [--config FILE] [--workers N]
   tokenrelay generate [--addr HOST:PORT] [--model NAME] [--max-tokens N] [--seed N] PROMPT
   tokenrelay models [--addr HOST:PORT]
+  tokenrelay config check FILE
+  tokenrelay config schema
   tokenrelay --help
 
 serve      Serve DataService, Health and reflection on the gRPC port, and
@@ -39,6 +41,12 @@ generate   Start a generation and print its tokens as they arrive, then the
 
 models     List the server's models.
   --addr HOST:PORT  server address (env TOKENRELAY_ADDR, default 127.0.0.1:50051)
+
+config check FILE   Validate a config file (and the TOKENRELAY_STORE and
+                    TOKENRELAY_REDIS_URL overlay) without serving: "FILE: ok",
+                    or the one-line error and exit 2.
+config schema       Print the config file's JSON Schema: every field, its
+                    default and its range.
 
 Flags win over environment variables; TOKENRELAY_LOG_LEVEL sets the log
 level (default info); TOKENRELAY_TOKEN is the bearer token generate and
@@ -106,6 +114,23 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/** `config check FILE` and `config schema`: the config without a server. */
+function configCommand(args: string[]): void {
+  const [action, file, ...extra] = args;
+  if (action === 'schema' && file === undefined) {
+    process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+    return;
+  }
+  if (action !== 'check' || file === undefined || extra.length > 0) fail('config: use "config check FILE" or "config schema"');
+  try {
+    loadConfig(file);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+  process.stdout.write(`${file}: ok\n`);
 }
 
 /** The SDK for --addr (one host:port, several comma-separated, or a dns:/// name); a bad address is a usage error. */
@@ -205,6 +230,8 @@ async function main(): Promise<void> {
       return generate(values, rest.join(' '));
     case 'models':
       return models(values);
+    case 'config':
+      return configCommand(rest);
     default:
       fail(`unknown command ${JSON.stringify(command)}\n\n${HELP}`);
   }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ModelCatalog } from './models/catalog';
-import type { Config } from '../server/config';
+import type { Config } from './config';
 import type { StreamStore } from './streams/store';
 
 /** What every handler needs: the stream store, the models, the config, a logger. */

@@ -1,5 +1,5 @@
 import type { ChatMessage, GenerationRequest, ModelBackend } from './models/types';
-import type { LimitsConfig, TimeoutsConfig } from '../server/config';
+import type { LimitsConfig, TimeoutsConfig } from './config';
 import type { PaceLimits } from './streams/watchdog';
 import type { ModelCatalog } from './models/catalog';
 import { checkStreamId, invalidField } from './streams/status';

@@ -1,4 +1,4 @@
-import { deadlineFor } from '../server/config';
+import { deadlineFor } from '../core/config';
 import { StatusCode, StreamFailure } from '../core/streams/status';
 import type { StreamReader, StreamWriter } from '../core/streams/store';
 import type { HttpContext } from './context';

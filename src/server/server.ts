@@ -12,7 +12,7 @@ import { RedisStore } from '../core/streams/redis/store';
 import type { StreamRegistry } from '../core/streams/registry';
 import { StatusCode, StreamFailure } from '../core/streams/status';
 import type { StreamStore } from '../core/streams/store';
-import { type Config, ConfigError } from './config';
+import { type Config, ConfigError } from '../core/config';
 import { httpPort, startHttpSide } from './httpServer';
 import { Metrics } from './metrics';
 import { addReflection } from './reflection';

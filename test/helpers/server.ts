@@ -1,7 +1,7 @@
 import { type ClientReadableStream, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
 import { DataServiceClient, type TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
-import { parseConfig } from '../../src/server/config';
+import { parseConfig } from '../../src/core/config';
 import { TokenRelayServer } from '../../src/server/server';
 
 /** Test models: unpaced echo and sim, and a paced sim for cancellation and shutdown. */

@@ -2,7 +2,7 @@ import { credentials, Metadata, Server, ServerCredentials, type ServiceError } f
 import { DataServiceClient, type DataServiceServer, type ListModelsResponse } from '../../src/gen/tokenrelay/v1/data_service';
 import { callContextOf } from '../../src/grpc/interceptors/context';
 import { serverInterceptors } from '../../src/grpc/interceptors';
-import { parseConfig } from '../../src/server/config';
+import { parseConfig } from '../../src/core/config';
 import { Metrics } from '../../src/server/metrics';
 import type { CallContext } from '../../src/core/callContext';
 import { DataServiceDefinition } from '../../src/grpc/definition';

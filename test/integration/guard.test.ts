@@ -7,7 +7,7 @@ import {
   type PublishResponse,
 } from '../../src/gen/tokenrelay/v1/data_service';
 import { serverInterceptors } from '../../src/grpc/interceptors';
-import { parseConfig } from '../../src/server/config';
+import { parseConfig } from '../../src/core/config';
 import { httpPort, startHttpSide } from '../../src/server/httpServer';
 import { Metrics } from '../../src/server/metrics';
 import { DataServiceDefinition } from '../../src/grpc/definition';

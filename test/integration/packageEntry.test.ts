@@ -19,10 +19,14 @@ it('require("tokenrelay/client") loads the SDK without any server code or server
   if (result.code !== 0) throw new Error(describeRun('node', ['-e', script], result));
   const { exports, loaded } = JSON.parse(result.stdout) as { exports: string[]; loaded: string[] };
   expect(exports).toEqual(expect.arrayContaining(['createClient', 'TokenRelayClient', 'TokenRelayError', 'Session', 'ResumableStream']));
-  const ours = loaded.filter((file) => file.startsWith(path.join(ROOT, 'dist'))).map((file) => path.relative(path.join(ROOT, 'dist'), file));
+  const ours = loaded
+    .filter((file) => file.startsWith(path.join(ROOT, 'dist')))
+    .map((file) => path.relative(path.join(ROOT, 'dist'), file));
   expect(ours.filter((file) => /^(core|grpc|http|server)\//.test(file) || file === 'cli.js')).toEqual([]);
   expect(ours).toEqual(expect.arrayContaining(['client/index.js', 'common/backoff.js', 'gen/tokenrelay/v1/data_service.js']));
-  const dependencies = loaded.filter((file) => /node_modules\/(pino|@redis|undici|prom-client|gpt-tokenizer|grpc-health-check|@grpc\/reflection|p-retry)\//.test(file));
+  const dependencies = loaded.filter((file) =>
+    /node_modules\/(pino|@redis|undici|prom-client|gpt-tokenizer|grpc-health-check|@grpc\/reflection|p-retry)\//.test(file),
+  );
   expect(dependencies).toEqual([]);
 });
 

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseConfig } from '../../src/server/config';
+import { parseConfig } from '../../src/core/config';
 import { startTestServer, type TestServer } from '../helpers/server';
 
 /** The README's SDK example, run as written against a real server (only the address and import path differ). */

@@ -1,7 +1,7 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import { createClient, TokenRelayError, type TokenRelayClient } from '../../src/client';
 import { TokenRelayServer } from '../../src/server/server';
-import { parseConfig } from '../../src/server/config';
+import { parseConfig } from '../../src/core/config';
 import { FinishReason } from '../../src/gen/tokenrelay/v1/data_service';
 import { tokenize } from '../../src/core/models/tokenizer';
 import pino from 'pino';

@@ -1,6 +1,6 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import type { DataServiceClient, ListModelsRequest, ListModelsResponse } from '../../src/gen/tokenrelay/v1/data_service';
-import { ConfigError, parseConfig } from '../../src/server/config';
+import { ConfigError, parseConfig } from '../../src/core/config';
 import { FakeUpstream, openAiEvents, openAiReply, resetAfterReply, SSE_HEADERS, statusReply } from '../helpers/fakeUpstream';
 import { collect, memoryLogger, request, startTestServer, TEST_MODELS, type TestServer, unary } from '../helpers/server';
 

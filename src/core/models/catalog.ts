@@ -1,4 +1,4 @@
-import type { ModelConfig } from '../../server/config';
+import type { ModelConfig } from '../config';
 import { StatusCode, fieldFailure } from '../streams/status';
 import { EchoModel } from './echo';
 import { SimModel } from './sim';

@@ -1,5 +1,5 @@
 import { type Deadline, type ServerInterceptor, ServerInterceptingCall, status as Status } from '@grpc/grpc-js';
-import { type Config, deadlineFor } from '../../server/config';
+import { type Config, deadlineFor } from '../../core/config';
 import { callContextOf } from './context';
 
 const SERVICE_PREFIX = '/tokenrelay.v1.DataService/';

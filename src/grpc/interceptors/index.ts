@@ -1,6 +1,6 @@
 import type { ServerInterceptor } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { Config } from '../../server/config';
+import type { Config } from '../../core/config';
 import type { Metrics } from '../../server/metrics';
 import { authInterceptor } from './auth';
 import { callLogInterceptor } from './callLog';

@@ -1,4 +1,4 @@
-import { ConfigError, type UpstreamModelConfig } from '../../../server/config';
+import { ConfigError, type UpstreamModelConfig } from '../../config';
 import type { ModelBackend } from '../types';
 import { UpstreamHttp } from './http';
 import { UpstreamModel } from './model';

@@ -1,4 +1,4 @@
-import { ConfigError, DEFAULT_LIMITS, parseConfig } from '../../../src/server/config';
+import { ConfigError, DEFAULT_LIMITS, parseConfig } from '../../../src/core/config';
 
 describe('config', () => {
   it('with nothing configured serves sim (the default) and echo', () => {
@@ -26,7 +26,7 @@ describe('config', () => {
       'models[0] (m).backend: unknown backend "gpt" (expected one of echo, sim, openai, ollama)',
     ],
     [{ models: [{ backend: 'sim' }] }, 'models[0].name: must be 1 to 128 characters from [A-Za-z0-9._:/-], got undefined'],
-    [{ models: [{ name: 'm', backend: 'sim', ttftMs: -1 }] }, 'models[0] (m).ttftMs: must be a number >= 0, got -1'],
+    [{ models: [{ name: 'm', backend: 'sim', ttftMs: -1 }] }, 'models[0] (m).ttftMs: must be a whole number from 0 to 2147483647, got -1'],
     [
       { models: [{ name: 'm', backend: 'sim', speed: 1 }] },
       'models[0] (m).speed: unknown field (expected one of name, backend, ttftMs, interTokenMs)',
@@ -42,9 +42,9 @@ describe('config', () => {
     ],
     [{ models: [] }, 'models: must be a non-empty array'],
     [{ defaultModel: 'nope' }, 'defaultModel: "nope" is not one of the configured models'],
-    [{ limits: { maxTokens: 0 } }, 'limits.maxTokens: must be a number >= 1, got 0'],
+    [{ limits: { maxTokens: 0 } }, 'limits.maxTokens: must be a whole number from 1 to 10000000, got 0'],
     [{ limits: { maxTokens: 10 } }, 'limits.defaultMaxTokens: 256 is above limits.maxTokens (10)'],
-    [{ streams: { windowTokens: 'big' } }, 'streams.windowTokens: must be a number >= 1, got "big"'],
+    [{ streams: { windowTokens: 'big' } }, 'streams.windowTokens: must be a whole number from 1 to 1048576, got "big"'],
     [
       { port: 1 },
       'config.port: unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive, redis)',

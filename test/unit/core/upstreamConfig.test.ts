@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ModelCatalog } from '../../../src/core/models/catalog';
-import { ConfigError, parseConfig, type UpstreamModelConfig } from '../../../src/server/config';
+import { ConfigError, parseConfig, type UpstreamModelConfig } from '../../../src/core/config';
 
 const KEY_ENV = 'TOKENRELAY_TEST_CONFIG_KEY';
 const KEY = 'sk-config-test-0123456789abcdef';
@@ -104,12 +104,12 @@ describe('upstream model config', () => {
       { apiKeyEnv: KEY_ENV, headers: { Authorization: 'Bearer x' } },
       `${where}.headers.Authorization: apiKeyEnv already sets Authorization; set one or the other`,
     ],
-    [{ timeouts: { idleMs: 0 } }, `${where}.timeouts.idleMs: must be a number >= 1, got 0`],
+    [{ timeouts: { idleMs: 0 } }, `${where}.timeouts.idleMs: must be a whole number from 1 to 2147483647, got 0`],
     [{ timeouts: { totalMs: 5 } }, `${where}.timeouts.totalMs: unknown field (expected one of connectMs, headersMs, idleMs)`],
-    [{ retry: { maxAttempts: 0 } }, `${where}.retry.maxAttempts: must be a number >= 1, got 0`],
-    [{ retry: { maxAttempts: 2.5 } }, `${where}.retry.maxAttempts: must be a whole number, got 2.5`],
-    [{ maxConcurrent: 0 }, `${where}.maxConcurrent: must be a number >= 1, got 0`],
-    [{ maxQueue: -1 }, `${where}.maxQueue: must be a number >= 0, got -1`],
+    [{ retry: { maxAttempts: 0 } }, `${where}.retry.maxAttempts: must be a whole number from 1 to 100, got 0`],
+    [{ retry: { maxAttempts: 2.5 } }, `${where}.retry.maxAttempts: must be a whole number from 1 to 100, got 2.5`],
+    [{ maxConcurrent: 0 }, `${where}.maxConcurrent: must be a whole number from 1 to 100000, got 0`],
+    [{ maxQueue: -1 }, `${where}.maxQueue: must be a whole number from 0 to 1000000, got -1`],
     [
       { ttftMs: 5 },
       `${where}.ttftMs: unknown field (expected one of name, backend, baseUrl, model, apiKeyEnv, headers, timeouts, retry, maxConcurrent, maxQueue)`,
