@@ -1,9 +1,9 @@
 /**
- * `npm run bench`: the benchmark harness of issue 5. Starts tokenrelay and the
+ * `npm run bench`: the benchmark harness. Starts tokenrelay and the
  * baselines as child processes on loopback, drives them from load-client
  * child processes, and prints one table (min / median / max over
  * repetitions, ratios to baselines measured in the same run) plus the
- * issue's targets; writes it all to bench/out/results-<timestamp>.json.
+ * performance targets; writes it all to bench/out/results-<timestamp>.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

@@ -18,7 +18,7 @@ export interface Row {
   detail?: Record<string, unknown>;
 }
 
-/** One of the targets and whether this run met it. */
+/** One of the performance targets and whether this run met it. */
 export interface Check {
   scenario: ScenarioId;
   target: string;

@@ -43,7 +43,7 @@ export function figuresTable(rows: Row[]): string {
   );
 }
 
-/** The targets, met or not, with what was measured (medians over repetitions). */
+/** The performance targets, met or not, with what was measured (medians over repetitions). */
 export function targetsTable(checks: Check[]): string {
   return table(
     ['', 'target', 'measured (median)', 'met'],

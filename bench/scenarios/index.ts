@@ -8,7 +8,7 @@ import { slowConsumer } from './g-slowConsumer';
 import { burstPublish } from './h-burstPublish';
 import type { Scenario } from './types';
 
-/** The scenarios of issue 5, in its order. */
+/** The scenarios, (a) to (h), in order. */
 export const SCENARIOS: Scenario[] = [
   generateOneStream,
   publishSubscribe,

@@ -3,7 +3,7 @@ import type { ScenarioId } from '../lib/options';
 
 export interface Scenario {
   id: ScenarioId;
-  /** What the issue asks for, in a line. */
+  /** What the scenario measures and its target, in a line. */
   title: string;
   run(context: ScenarioContext): Promise<void>;
 }

@@ -47,6 +47,7 @@ it('npm pack publishes the built code, its types and the proto, without the benc
       'dist/client/index.d.ts',
       'dist/gen/descriptor.binpb',
       'proto/tokenrelay/v1/data_service.proto',
+      'config.schema.json',
     ]),
   );
   expect(files.filter((file) => /^(src|test|bench|dist\/bench)\/|\.map$/.test(file))).toEqual([]);
