@@ -1,6 +1,7 @@
 import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Ajv2020 from 'ajv/dist/2020';
 import { configJsonSchema, parseConfig } from '../../src/core/config';
 import { configTable } from '../helpers/configTable';
 import { describeRun, run } from '../helpers/run';
@@ -65,4 +66,83 @@ it('the README carries the configuration table rendered from the schema', () => 
   expect(match).not.toBeNull();
   // If this fails, paste the expected table into the README between the markers.
   expect(match?.[1]).toBe(configTable(configJsonSchema()));
+});
+
+it('config check applies the environment overlay, and refuses a bad one in one line without echoing a password', async () => {
+  const good = file({});
+  const cases: Array<[NodeJS.ProcessEnv, string]> = [
+    [{ TOKENRELAY_STORE: 'postgres' }, 'TOKENRELAY_STORE: must be "memory" or "redis", got "postgres"'],
+    [
+      { TOKENRELAY_REDIS_URL: 'http://:hunter2-secret@cache:6379' },
+      'TOKENRELAY_REDIS_URL: must start with redis:// or rediss://, got "http"',
+    ],
+  ];
+  for (const [env, message] of cases) {
+    const result = await run(process.execPath, [CLI, 'config', 'check', good], { env: { ...process.env, ...env } });
+    expect({ code: result.code, lines: result.stderr.trim().split('\n').length }).toEqual({ code: 2, lines: 1 });
+    expect(result.stderr).toContain(`tokenrelay: ${message}`);
+    expect(result.stderr + result.stdout).not.toContain('hunter2-secret');
+  }
+  const overlaid = await run(process.execPath, [CLI, 'config', 'check', good], {
+    env: { ...process.env, TOKENRELAY_STORE: 'redis', TOKENRELAY_REDIS_URL: 'rediss://user:pw@redis.internal:6380/0' },
+  });
+  expect({ code: overlaid.code, stdout: overlaid.stdout }).toEqual({ code: 0, stdout: `${good}: ok\n` });
+});
+
+it.each([
+  [['config', 'check', '/nonexistent/config.json'], /^tokenrelay: config file \/nonexistent\/config\.json: ENOENT/],
+  [['config', 'check'], /^tokenrelay: config: use "config check FILE" or "config schema"$/],
+  [['config', 'lint', 'x.json'], /^tokenrelay: config: use "config check FILE" or "config schema"$/],
+  [['config', 'schema', 'extra'], /^tokenrelay: config: use "config check FILE" or "config schema"$/],
+])('tokenrelay %j is a one-line usage or file error, exit 2', async (args, message) => {
+  const result = await run(process.execPath, [CLI, ...args]);
+  expect({ code: result.code, lines: result.stderr.trim().split('\n').length, stdout: result.stdout }).toEqual({
+    code: 2,
+    lines: 1,
+    stdout: '',
+  });
+  expect(result.stderr.trim()).toMatch(message);
+});
+
+it('config check refuses a file that is not JSON in one line', async () => {
+  const name = path.join(mkdtempSync(path.join(tmpdir(), 'tokenrelay-')), 'config.json');
+  writeFileSync(name, '{ "limits": ');
+  const result = await run(process.execPath, [CLI, 'config', 'check', name]);
+  expect({ code: result.code, lines: result.stderr.trim().split('\n').length }).toEqual({ code: 2, lines: 1 });
+  expect(result.stderr).toContain(`tokenrelay: config file ${name}: not valid JSON: `);
+});
+
+it('--help lists the config commands', async () => {
+  const result = await run(process.execPath, [CLI, '--help']);
+  expect(result.code).toBe(0);
+  expect(result.stdout).toContain('  tokenrelay config check FILE\n');
+  expect(result.stdout).toContain('  tokenrelay config schema\n');
+});
+
+it('every config example in the README validates against the committed config.schema.json (and the check is not vacuous)', () => {
+  // The schema an editor or a deploy pipeline would use, checked by a standard
+  // JSON Schema validator rather than by the server's own parser.
+  const ajv = new Ajv2020({ allErrors: false, strict: true });
+  const validate = ajv.compile(JSON.parse(readFileSync(path.join(ROOT, 'config.schema.json'), 'utf8')));
+  const violation = (config: unknown): string | undefined =>
+    validate(config) ? undefined : validate.errors?.map((error) => `${error.instancePath} ${error.message}`).join('; ');
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const blocks = [...readme.matchAll(/```json\n([\s\S]*?)```/g)].map((match) => JSON.parse(match[1]) as Record<string, unknown>);
+  // The same blocks test/integration/readme.test.ts holds to parseConfig.
+  const configs = blocks.filter((block) => ['models', 'streams', 'redis', 'limits'].some((key) => key in block));
+  expect(configs.length).toBeGreaterThanOrEqual(3);
+  for (const config of configs) expect(violation(config)).toBeUndefined();
+  expect([
+    violation({ streams: { resumeGraceMs: 3_000_000_000 } }),
+    violation({ streams: { heartbeatMs: 2 ** 31 } }),
+    violation({ port: 1 }),
+    violation({ models: [{ name: 'remote', backend: 'ollama' }] }),
+    violation({ limits: { windowTokens: 5 } }),
+  ]).toEqual([
+    '/streams/resumeGraceMs must be <= 2147483647',
+    '/streams/heartbeatMs must be <= 2147483647',
+    ' must NOT have additional properties',
+    expect.stringContaining('/models/0'),
+    '/limits must NOT have additional properties',
+  ]);
 });

@@ -100,7 +100,11 @@ function describe(issue: z.core.$ZodIssue, raw: unknown): string {
 export function parseConfig(raw: unknown): Config {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError('config: must be a JSON object');
   const result = configSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(describe(result.error.issues[0], raw));
+  if (!result.success) {
+    // A misspelt key explains the errors around it, so it is named first.
+    const { issues } = result.error;
+    throw new ConfigError(describe(issues.find((issue) => issue.code === 'unrecognized_keys') ?? issues[0], raw));
+  }
   const parsed = result.data;
   const models = parsed.models ?? DEFAULT_MODELS;
   const names = new Set<string>();

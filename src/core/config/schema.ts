@@ -88,7 +88,9 @@ export const keepaliveSchema = section('HTTP/2 keepalive pings from the server t
 
 export const authSchema = section('Optional bearer-token auth; with no tokens configured every call is allowed.', {
   tokens: z
-    .array(z.string(), { error: () => 'must be an array of strings of at least 16 characters' })
+    .array(z.string({ error: () => 'must be a string of at least 16 characters' }), {
+      error: () => 'must be an array of strings of at least 16 characters',
+    })
     .check((context) => {
       if (context.value.some((token) => token.length < 16)) {
         context.issues.push({ code: 'custom', input: context.value, message: 'must be an array of strings of at least 16 characters' });

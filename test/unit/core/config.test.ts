@@ -55,6 +55,11 @@ describe('config', () => {
     ],
     [{ deadlines: { Generate: { defaultMs: 10, maxMs: 5 } } }, 'deadlines.Generate.defaultMs: 10 is above maxMs (5)'],
     [{ auth: { tokens: ['short'] } }, 'auth.tokens: must be an array of strings of at least 16 characters'],
+    [{ auth: { tokens: [1] } }, 'auth.tokens[0]: must be a string of at least 16 characters'],
+    [
+      { limits: { maxTokens: 0, maxTokenz: 5 } },
+      'limits.maxTokenz: unknown field (expected one of maxConcurrentStreams, maxTokens, defaultMaxTokens, maxPromptBytes, maxMessageBytes, maxPublishTokens)',
+    ],
   ])('rejects %j with a message naming the field', (raw, message) => {
     expect(() => parseConfig(raw)).toThrow(new ConfigError(message));
   });
