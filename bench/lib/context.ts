@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { RunOptions, ScenarioId } from './options';
-import { relayConfig } from './relayConfig';
-import { type ServerChild, startBaseline, startRelay } from './servers';
+import { type BenchRedis, startRedis } from './redisServer';
+import { type RelayOverrides, relayConfig } from './relayConfig';
+import { type ServerChild, startBaseline, startRelay, waitForLogLines } from './servers';
 import type { Summary } from './stats';
 import { summarize } from './stats';
 import type { LoadWorker, WorkerPool } from './workers';
@@ -33,6 +34,7 @@ export class ScenarioContext {
   readonly checks: Check[] = [];
   private readonly servers: ServerChild[] = [];
   private serverCount = 0;
+  private redisServer: Promise<BenchRedis> | undefined;
 
   constructor(
     readonly id: ScenarioId,
@@ -67,10 +69,30 @@ export class ScenarioContext {
   }
 
   /** Starts a tokenrelay server with the bench config (see relayConfig.ts). */
-  async relay(overrides: { limits?: object; streams?: object } = {}): Promise<ServerChild> {
+  async relay(overrides: RelayOverrides = {}, extraArgs: string[] = []): Promise<ServerChild> {
     const options = this.startOptions('relay');
-    const server = await startRelay(relayConfig(overrides), options.logFile.replace(/\.log$/, '.config.json'), options);
+    const server = await startRelay(relayConfig(overrides), options.logFile.replace(/\.log$/, '.config.json'), options, extraArgs);
     this.servers.push(server);
+    return server;
+  }
+
+  /**
+   * A tokenrelay on the redis store, against the scenario's own
+   * redis-server (started on first use, killed at the scenario's end), under
+   * a key prefix of its own; `workers` > 1 runs serve --workers.
+   */
+  async redisRelay(workers = 1, overrides: RelayOverrides = {}): Promise<ServerChild> {
+    this.redisServer ??= startRedis();
+    const { url } = await this.redisServer;
+    const redis = { url, keyPrefix: `bench${this.serverCount + 1}` };
+    const logFile = path.join(this.runDir, `${this.id}-relay-${this.serverCount + 1}.log`);
+    const server = await this.relay(
+      { ...overrides, streams: { ...overrides.streams, store: 'redis' }, redis },
+      workers > 1 ? ['--workers', String(workers)] : [],
+    );
+    // Measured only once every worker serves and has reached Redis.
+    await waitForLogLines(logFile, '"tokenrelay serving"', workers);
+    await waitForLogLines(logFile, '"redis connected"', workers);
     return server;
   }
 
@@ -116,5 +138,8 @@ export class ScenarioContext {
     if (failed) this.pool.close();
     else await this.pool.reset().catch(() => this.pool.close());
     await Promise.all(this.servers.splice(0).map((server) => server.stop()));
+    const redis = this.redisServer;
+    this.redisServer = undefined;
+    await redis?.then((server) => server.stop()).catch(() => undefined);
   }
 }

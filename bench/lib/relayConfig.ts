@@ -11,7 +11,14 @@ export const BENCH_MODELS = [
  * bounds, retention, interceptors, info-level call log) except limits raised
  * for long and many streams, no call deadlines, and a short shutdown.
  */
-export function relayConfig(overrides: { limits?: object; streams?: object } = {}): object {
+export interface RelayOverrides {
+  limits?: object;
+  streams?: object;
+  /** The redis store's settings, with streams: { store: 'redis' }. */
+  redis?: object;
+}
+
+export function relayConfig(overrides: RelayOverrides = {}): object {
   return {
     models: BENCH_MODELS,
     defaultModel: 'fast',
@@ -19,5 +26,6 @@ export function relayConfig(overrides: { limits?: object; streams?: object } = {
     streams: { ...overrides.streams },
     deadlines: { '*': { defaultMs: 0, maxMs: 0 } },
     shutdownGraceMs: 1000,
+    ...(overrides.redis ? { redis: overrides.redis } : {}),
   };
 }

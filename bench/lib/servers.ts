@@ -92,14 +92,32 @@ function wrap(kind: ServerKind, child: ChildProcess, exited: Promise<void>, port
 }
 
 /** Starts `tokenrelay serve` (dist/cli.js, through serverHost for the memory probe) with the config. */
-export async function startRelay(config: object, configFile: string, options: StartOptions): Promise<ServerChild> {
+export async function startRelay(
+  config: object,
+  configFile: string,
+  options: StartOptions,
+  extraArgs: string[] = [],
+): Promise<ServerChild> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: npm run build first (npm run bench does it)`);
   writeFileSync(configFile, JSON.stringify(config, null, 2));
-  const args = ['serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--config', configFile];
+  const args = ['serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--config', configFile, ...extraArgs];
   // The harness reads the port from the startup line, and the per-call info line is part of what is measured.
   const env = { ...process.env, TOKENRELAY_LOG_LEVEL: 'info' };
   const { child, exited } = spawnChild(path.join(BENCH_JS, 'lib/serverHost.js'), args, options, env);
   return wrap('relay', child, exited, await servingPort(child, options.logFile));
+}
+
+/** Waits until a server's log has `count` lines containing `text` (every worker up, Redis connected), at most 20 s. */
+export async function waitForLogLines(logFile: string, text: string, count: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (
+    readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter((line) => line.includes(text)).length < count
+  ) {
+    if (Date.now() > deadline) throw new Error(`tokenrelay did not log ${count} × ${JSON.stringify(text)} in 20 s; see ${logFile}`);
+    await sleep(20);
+  }
 }
 
 /**

@@ -7,8 +7,10 @@ import { clientFor, closeAllClients, closeClients } from './clients';
 export interface GenerateParams {
   address: string;
   model: string;
-  /** Concurrent streams, all on one connection. */
+  /** Concurrent streams, on one connection unless `connections` says otherwise. */
   streams: number;
+  /** Connections the streams are spread over, round robin. Default 1. */
+  connections?: number;
   tokensPerStream: number;
   seed: number;
 }
@@ -24,9 +26,10 @@ export interface GenerateResult {
 }
 
 /** Follows one Generate stream to its end, checking sequence numbers; resolves with what it saw. */
-function follow(params: GenerateParams, seed: number): Promise<{ tokens: number; messages: number; error?: string }> {
+function follow(params: GenerateParams, seed: number, index: number): Promise<{ tokens: number; messages: number; error?: string }> {
   return new Promise((resolve) => {
-    const call = clientFor(params.address).generate(generateRequest(params.model, params.tokensPerStream, seed));
+    const connection = (params.connections ?? 1) > 1 ? `connection-${index % (params.connections ?? 1)}` : 'default';
+    const call = clientFor(params.address, connection).generate(generateRequest(params.model, params.tokensPerStream, seed));
     let tokens = 0;
     let messages = 0;
     let error: string | undefined;
@@ -43,7 +46,7 @@ function follow(params: GenerateParams, seed: number): Promise<{ tokens: number;
 /** Unpaced Generate streams, all at once on one connection: what the consumer side sees. */
 async function run(params: GenerateParams): Promise<GenerateResult> {
   const started = nowNs();
-  const results = await Promise.all(Array.from({ length: params.streams }, (_, index) => follow(params, params.seed + index)));
+  const results = await Promise.all(Array.from({ length: params.streams }, (_, index) => follow(params, params.seed + index, index)));
   const seconds = (nowNs() - started) / 1e9;
   const errors = results.flatMap((result) =>
     result.error ? [result.error] : result.tokens === params.tokensPerStream ? [] : [`${result.tokens} tokens`],

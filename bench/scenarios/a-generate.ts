@@ -23,10 +23,12 @@ export const generateOneStream: Scenario = {
       context.options.baselines ? context.baseline('grpc') : undefined,
       context.options.baselines ? context.baseline('sse') : undefined,
     ]);
+    const onRedis = await context.redisRelay();
 
     // Warm-up, unmeasured: JIT on both sides, connections.
     const warm = context.size(1, 0.5);
     await generateRate(worker, relay, 1, tokens * warm, 1);
+    await generateRate(worker, onRedis, 1, tokens * warm, 1);
     if (grpc) await generateRate(worker, grpc, 1, baselineGrpcTokens * warm, 1);
     if (sse) await sseRate(worker, sse, sseTokens * warm, 1);
 
@@ -36,7 +38,12 @@ export const generateOneStream: Scenario = {
     const clientCpu: number[] = [];
     const grpcRates: number[] = [];
     const sseRates: number[] = [];
+    const redisRates: number[] = [];
+    const redisServerCpu: number[] = [];
     for (let rep = 0; rep < reps; rep++) {
+      const onRedisMeasured = await generateRate(worker, onRedis, 1, tokens, rep);
+      redisRates.push(onRedisMeasured.rate);
+      redisServerCpu.push(onRedisMeasured.serverCpu);
       const measured = await generateRate(worker, relay, 1, tokens, rep);
       relayRates.push(measured.rate);
       perMessage.push(measured.tokensPerMessage);
@@ -44,7 +51,9 @@ export const generateOneStream: Scenario = {
       clientCpu.push(measured.clientCpu);
       if (grpc) grpcRates.push((await generateRate(worker, grpc, 1, baselineGrpcTokens, rep)).rate);
       if (sse) sseRates.push(await sseRate(worker, sse, sseTokens, rep));
-      context.log(`rep ${rep + 1}/${reps}: relay ${formatNumber(relayRates[rep])} tokens/s`);
+      context.log(
+        `rep ${rep + 1}/${reps}: relay ${formatNumber(relayRates[rep])} tokens/s, on the redis store ${formatNumber(redisRates[rep])}`,
+      );
     }
     const row = context.row(`tokenrelay Generate, 1 stream × ${formatNumber(tokens)} tokens`, 'tokens/s', relayRates, {
       tokensPerMessage: perMessage,
@@ -63,6 +72,10 @@ export const generateOneStream: Scenario = {
       context.check('≥ 1.5× the HTTP/1.1 SSE baseline (same run)', vsSse.median >= 1.5, `${vsSse.median.toPrecision(3)}×`);
       context.check('≥ 10× the one-message-per-token grpc-js baseline (same run)', vsGrpc.median >= 10, `${vsGrpc.median.toPrecision(3)}×`);
     }
+    const redisRow = context.row(`tokenrelay on the redis store, 1 stream × ${formatNumber(tokens)} tokens`, 'tokens/s', redisRates);
+    const vsMemory = context.ratio(redisRow, row, 'memory store');
+    context.check('redis store ≥ 0.5× the memory store (same run)', vsMemory.median >= 0.5, `${vsMemory.median.toPrecision(3)}×`);
+    context.row('tokenrelay server CPU on the redis store (redis-server not counted)', '% of a core', redisServerCpu);
     context.row('tokens per TokenChunk the client got from tokenrelay (coalescing)', 'tokens', perMessage);
     context.row('tokenrelay server CPU during the stream', '% of a core', serverCpu);
     context.row('load client CPU during the stream (decoding TokenChunks)', '% of a core', clientCpu);

@@ -91,10 +91,13 @@ export const pacedLatency: Scenario = {
       withBaseline ? context.baseline('grpc') : undefined,
       withBaseline ? context.baseline('http2') : undefined,
     ]);
-    for (const streams of context.size([1000, 100], [1000])) {
+    // The redis store at 100 streams (where one process is not saturated): what the shared log adds.
+    const onRedis = await context.redisRelay();
+    for (const streams of context.size([1000, 100], [1000, 100])) {
       const label = `${streams} streams × ${TOKENS_PER_SECOND} tokens/s, Publish → Subscribe`;
       const targets = [
         { name: 'tokenrelay', server: relay, repetitions: [] as Repetition[] },
+        ...(streams === 100 ? [{ name: 'tokenrelay on the redis store', server: onRedis, repetitions: [] as Repetition[] }] : []),
         ...(grpc ? [{ name: 'baseline: bare grpc-js forwarder', server: grpc, repetitions: [] as Repetition[] }] : []),
         ...(http2 ? [{ name: 'baseline: bare node:http2 forwarder (no grpc-js)', server: http2, repetitions: [] as Repetition[] }] : []),
       ];
@@ -110,7 +113,7 @@ export const pacedLatency: Scenario = {
           );
         }
       }
-      const [mine, baseline, withoutGrpcJs] = targets.map((target) => {
+      const rowsOf = targets.map((target) => {
         const column = (key: keyof Repetition) => target.repetitions.map((repetition) => repetition[key]);
         const relayOnly = target.name === 'tokenrelay';
         const who = relayOnly ? '' : `${target.name}, `;
@@ -130,6 +133,17 @@ export const pacedLatency: Scenario = {
         }
         return rows;
       });
+      const redisIndex = targets.findIndex((target) => target.server === onRedis);
+      if (redisIndex >= 0) {
+        const [memoryRows, redisRows] = [rowsOf[0], rowsOf[redisIndex]];
+        const added = redisRows.p99.summary.median - memoryRows.p99.summary.median;
+        context.check(
+          `${streams} streams: the redis store adds ≤ 2 ms to p99 (same run)`,
+          added <= 2,
+          `+${formatNumber(added)} ms (${formatNumber(redisRows.p99.summary.median)} vs ${formatNumber(memoryRows.p99.summary.median)} ms)`,
+        );
+      }
+      const [mine, baseline, withoutGrpcJs] = rowsOf.filter((_, index) => index !== redisIndex);
       if (baseline) {
         context.ratio(mine.p50, baseline.p50, 'grpc-js forwarder');
         context.ratio(mine.p99, baseline.p99, 'grpc-js forwarder');

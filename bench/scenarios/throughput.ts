@@ -15,6 +15,7 @@ export async function generateRate(
   streams: number,
   tokensPerStream: number,
   seed: number,
+  connections = 1,
 ): Promise<{ rate: number; tokensPerMessage: number; serverCpu: number; clientCpu: number }> {
   const serverMeter = new CpuMeter(server.pid);
   const clientMeter = new CpuMeter(worker.pid);
@@ -24,6 +25,7 @@ export async function generateRate(
     streams,
     tokensPerStream,
     seed,
+    connections,
   });
   if (result.broken > 0) {
     throw new Error(`${server.kind}: ${result.broken} of ${streams} streams broken: ${result.errors.join('; ')}`);
