@@ -110,7 +110,11 @@ class PublishCall {
     );
   }
 
-  /** A resumable stream whose producer went away is continued; anything else live is ALREADY_EXISTS. */
+  /**
+   * A resumable stream whose producer went away is continued; any other
+   * stream with the id, live or finished and retained, is ALREADY_EXISTS: a
+   * reader resuming a finished stream must never get another producer's tokens.
+   */
   private async resumeOrCreate(streamId: string, model: string, resumable: boolean): Promise<StreamWriter> {
     if (resumable) {
       const reopened = await this.context.store.reopen(streamId);
@@ -121,7 +125,6 @@ class PublishCall {
       model: model || 'external',
       abandonPolicy: 'keep',
       publishedResumable: resumable,
-      replaceFinished: true,
     });
   }
 

@@ -182,12 +182,19 @@ describe('resumable Publish whose producer never comes back', () => {
       expect(error?.code).toBe(status.UNAVAILABLE);
       expect(error?.details).toBe('the publisher of stream resume-gone went away and did not resume within 300 ms');
       expect(stream?.end?.failure?.code).toBe(status.UNAVAILABLE);
-      // Too late now: a new resumable open finds the stream ended and starts a fresh one.
+      // Too late now: the ended stream is kept as it is for its readers, so a
+      // new open of its id is ALREADY_EXISTS, and the tokens stay readable.
       const late = publisher(t);
+      late.call.on('error', () => undefined);
       late.call.write(open('resume-gone', true));
-      expect(await nextSeqHeader(late)).toBe(0);
       late.call.end();
-      expect((await late.result).response).toEqual({ streamId: 'resume-gone', tokensAccepted: 0, nextSeq: 0 });
+      const { error: refused } = await late.result;
+      expect({ code: refused?.code, details: refused?.details }).toEqual({
+        code: status.ALREADY_EXISTS,
+        details: 'stream_id: stream "resume-gone" already exists (it has finished)',
+      });
+      const again = await collect(t.client.subscribe({ streamId: 'resume-gone', fromSeq: 0 }));
+      expect(again.tokens).toEqual(TOKENS.slice(0, 3));
     } finally {
       await t.close();
     }
