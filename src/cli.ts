@@ -1,6 +1,7 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type TokenRelayClient, createClient } from './client';
+import { type ClientTls, type TokenRelayClient, createClient } from './client';
 import { FinishReason } from './gen/tokenrelay/v1/data_service';
 import { type Config, ConfigError, configJsonSchema, loadConfig } from './core/config';
 import { createLogger } from './server/logger';
@@ -11,8 +12,9 @@ const HELP = `tokenrelay: relays language-model tokens over gRPC (HTTP/2) stream
 
 Usage:
   tokenrelay serve [--grpc-port N] [--http-port N] [--host ADDR] [--config FILE] [--workers N]
-  tokenrelay generate [--addr HOST:PORT] [--model NAME] [--max-tokens N] [--seed N] PROMPT
-  tokenrelay models [--addr HOST:PORT]
+                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
+  tokenrelay generate [--addr HOST:PORT] [TLS] [--model NAME] [--max-tokens N] [--seed N] PROMPT
+  tokenrelay models [--addr HOST:PORT] [TLS]
   tokenrelay config check FILE
   tokenrelay config schema
   tokenrelay --help
@@ -28,6 +30,14 @@ serve      Serve DataService, Health and reflection on the gRPC port, and
   --workers N     processes serving the same ports, 1 to 64 (env
                   TOKENRELAY_WORKERS, default 1); more than one needs the
                   redis store (TOKENRELAY_STORE=redis, TOKENRELAY_REDIS_URL)
+  --tls-cert FILE, --tls-key FILE
+                  serve both ports over TLS with this PEM certificate chain
+                  and key (env TOKENRELAY_TLS_CERT, TOKENRELAY_TLS_KEY; config
+                  tls.certFile, tls.keyFile); SIGHUP re-reads them
+  --tls-client-ca FILE
+                  ask clients for a certificate signed by this PEM CA, and
+                  refuse those without one (env TOKENRELAY_TLS_CLIENT_CA;
+                  config tls.clientCaFile, tls.requireClientCert)
 
 generate   Start a generation and print its tokens as they arrive, then the
            usage on stderr. Ctrl-C cancels the call.
@@ -41,6 +51,13 @@ generate   Start a generation and print its tokens as they arrive, then the
 
 models     List the server's models.
   --addr HOST:PORT  server address (env TOKENRELAY_ADDR, default 127.0.0.1:50051)
+
+TLS, for generate and models (default plaintext):
+  --tls             TLS, trusting the system's roots
+  --ca FILE         TLS, trusting this PEM CA instead (env TOKENRELAY_CA)
+  --cert FILE, --key FILE
+                    a PEM client certificate and key, for a server that asks
+                    for one (env TOKENRELAY_CERT, TOKENRELAY_KEY)
 
 config check FILE   Validate a config file (and the TOKENRELAY_STORE and
                     TOKENRELAY_REDIS_URL overlay) without serving: "FILE: ok",
@@ -93,13 +110,20 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
     runPrimary(workers, logger);
     return;
   }
-  const server = await TokenRelayServer.start({
-    config,
-    logger,
-    host: (values.host as string | undefined) ?? env.TOKENRELAY_HOST ?? '0.0.0.0',
-    grpcPort: port((values['grpc-port'] as string | undefined) ?? env.TOKENRELAY_GRPC_PORT, '--grpc-port', 50051),
-    httpPort: port((values['http-port'] as string | undefined) ?? env.TOKENRELAY_HTTP_PORT, '--http-port', 8080),
-  });
+  config = withTlsFlags(config, values);
+  let server: TokenRelayServer;
+  try {
+    server = await TokenRelayServer.start({
+      config,
+      logger,
+      host: (values.host as string | undefined) ?? env.TOKENRELAY_HOST ?? '0.0.0.0',
+      grpcPort: port((values['grpc-port'] as string | undefined) ?? env.TOKENRELAY_GRPC_PORT, '--grpc-port', 50051),
+      httpPort: port((values['http-port'] as string | undefined) ?? env.TOKENRELAY_HTTP_PORT, '--http-port', 8080),
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
   // A bug that escapes a handler's own guard is logged, never a crashed server.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
   const stop = (signal: string) => {
@@ -114,6 +138,27 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => server.reloadTls());
+}
+
+/**
+ * --tls-cert, --tls-key and --tls-client-ca (or their variables) over the
+ * config's tls section. A client CA given here is required of clients,
+ * unless the config's own tls section turns that off.
+ */
+function withTlsFlags(config: Config, values: Record<string, string | boolean | undefined>): Config {
+  const env = process.env;
+  const cert = (values['tls-cert'] as string | undefined) ?? env.TOKENRELAY_TLS_CERT;
+  const key = (values['tls-key'] as string | undefined) ?? env.TOKENRELAY_TLS_KEY;
+  const ca = (values['tls-client-ca'] as string | undefined) ?? env.TOKENRELAY_TLS_CLIENT_CA;
+  if (!cert && !key && !ca) return config;
+  const base = config.tls;
+  const certFile = cert || base?.certFile;
+  const keyFile = key || base?.keyFile;
+  if (!certFile || !keyFile) fail(`--tls-${certFile ? 'key' : 'cert'}: TLS needs both --tls-cert and --tls-key`);
+  const clientCaFile = ca || base?.clientCaFile;
+  const requireClientCert = base?.clientCaFile !== undefined ? base.requireClientCert : clientCaFile !== undefined;
+  return { ...config, tls: { certFile, keyFile, clientCaFile, requireClientCert } };
 }
 
 /** `config check FILE` and `config schema`: the config without a server. */
@@ -137,10 +182,31 @@ function configCommand(args: string[]): void {
 function connect(values: Record<string, string | boolean | undefined>): TokenRelayClient {
   const addresses = (values.addr as string | undefined) ?? process.env.TOKENRELAY_ADDR ?? '127.0.0.1:50051';
   try {
-    return createClient(addresses, { token: process.env.TOKENRELAY_TOKEN });
+    return createClient(addresses, { token: process.env.TOKENRELAY_TOKEN, tls: clientTls(values) });
   } catch (error) {
     fail(`--addr: ${(error as Error).message}`);
   }
+}
+
+/** --tls, --ca, --cert and --key (or their variables): the SDK's tls option, files read here. */
+function clientTls(values: Record<string, string | boolean | undefined>): ClientTls | undefined {
+  const env = process.env;
+  const files = {
+    ca: (values.ca as string | undefined) ?? env.TOKENRELAY_CA,
+    cert: (values.cert as string | undefined) ?? env.TOKENRELAY_CERT,
+    key: (values.key as string | undefined) ?? env.TOKENRELAY_KEY,
+  };
+  if (!files.ca && !files.cert && !files.key) return values.tls ? true : undefined;
+  if (!files.cert !== !files.key) fail(`--${files.cert ? 'key' : 'cert'}: a client certificate needs both --cert and --key`);
+  const read = (flag: string, file: string | undefined) => {
+    if (!file) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      fail(`--${flag}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  };
+  return { ca: read('ca', files.ca), cert: read('cert', files.cert), key: read('key', files.key) };
 }
 
 async function generate(values: Record<string, string | boolean | undefined>, prompt: string): Promise<void> {
@@ -208,6 +274,13 @@ function parseCommandLine() {
         model: { type: 'string' },
         'max-tokens': { type: 'string' },
         seed: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-client-ca': { type: 'string' },
+        tls: { type: 'boolean' },
+        ca: { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
       },
     });
   } catch (error) {

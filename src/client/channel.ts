@@ -1,4 +1,26 @@
-import type { ChannelOptions } from '@grpc/grpc-js';
+import { type ChannelCredentials, type ChannelOptions, credentials } from '@grpc/grpc-js';
+
+/** PEM contents (not paths): a string or the bytes of a file. */
+export type Pem = string | Buffer;
+
+/**
+ * TLS to the server: `true` trusts the system's roots; otherwise `ca` is the
+ * roots to trust instead (default the system's), and `cert` with `key` is a
+ * client certificate, for a server that asks for one (mTLS).
+ */
+export type ClientTls = true | { ca?: Pem; cert?: Pem; key?: Pem };
+
+const bytes = (pem: Pem | undefined) => (pem === undefined ? null : Buffer.isBuffer(pem) ? pem : Buffer.from(pem));
+
+/** The channel credentials for `tls`: plaintext without it. A certificate without its key (or the reverse) throws naming the option. */
+export function channelCredentials(tls: ClientTls | undefined): ChannelCredentials {
+  if (tls === undefined) return credentials.createInsecure();
+  if (tls === true) return credentials.createSsl();
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new Error(`tls.${tls.cert === undefined ? 'cert' : 'key'}: a client certificate needs both cert and key`);
+  }
+  return credentials.createSsl(bytes(tls.ca), bytes(tls.key), bytes(tls.cert));
+}
 
 /** HTTP/2 pings from the client after this much silence on a connection with calls. */
 export const CLIENT_KEEPALIVE_TIME_MS = 60_000;

@@ -1,4 +1,4 @@
-import { type ChannelOptions, type ChannelCredentials, credentials, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { ChannelCredentials, ChannelOptions, Metadata, ServiceError } from '@grpc/grpc-js';
 import {
   type CancelResponse,
   DataServiceClient,
@@ -9,7 +9,7 @@ import {
 import { DEFAULT_CLIENT_DEADLINES, type DeadlineDefaults } from './interceptors/deadline';
 import { clientInterceptors } from './interceptors';
 import type { BackoffOptions } from '../common/backoff';
-import { channelOptions } from './channel';
+import { type ClientTls, channelCredentials, channelOptions } from './channel';
 import { TokenRelayError } from './errors';
 import { ResumableStream, type StreamOptions, generationOpener, generationRequest, withMetadata } from './generate';
 import { type PublishOptions, type TokenSource, publishStream } from './publish';
@@ -17,7 +17,9 @@ import { Session } from './session';
 import { type ClientAddresses, channelTarget } from './target';
 
 export interface ClientOptions {
-  /** Default insecure (plaintext HTTP/2). */
+  /** TLS (see ClientTls); default plaintext HTTP/2. */
+  tls?: ClientTls;
+  /** grpc-js channel credentials, for what `tls` does not cover; they win over `tls`. */
   credentials?: ChannelCredentials;
   /** Bearer token sent as `authorization: Bearer <token>` on every call. */
   token?: string;
@@ -59,7 +61,7 @@ export class TokenRelayClient {
     const { target, loadBalancing } = channelTarget(addresses);
     this.address = target;
     this.backoff = options.backoff ?? {};
-    this.raw = new DataServiceClient(target, options.credentials ?? credentials.createInsecure(), {
+    this.raw = new DataServiceClient(target, options.credentials ?? channelCredentials(options.tls), {
       ...channelOptions(options.channelOptions, loadBalancing),
       interceptors: clientInterceptors({ ...DEFAULT_CLIENT_DEADLINES, ...options.deadlines }, this.backoff),
     });

@@ -6,4 +6,4 @@ export { Session, type SessionGeneration } from './session';
 export type { PublishOptions, TokenSource } from './publish';
 export { TokenRelayError, isTransient } from './errors';
 export { fullJitterDelayMs, type BackoffOptions, DEFAULT_BACKOFF } from '../common/backoff';
-export { channelOptions } from './channel';
+export { channelOptions, type ClientTls, type Pem } from './channel';

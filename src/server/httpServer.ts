@@ -1,17 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { HttpApi } from '../http/api';
 import { REQUEST_ID_KEY } from '../common/headers';
 import { internalErrorMessage } from '../core/streams/status';
 import type { Metrics } from './metrics';
+import type { TlsCertificates } from './tls';
 
 export interface HttpSideOptions {
   host: string;
   port: number;
   metrics: Metrics;
   logger: Logger;
+  /** Serve HTTPS with these certificates (following their reloads); absent, plain HTTP. */
+  tls?: TlsCertificates;
   /** Whether the service accepts calls now (false while starting or draining). */
   isReady: () => boolean;
   /** The HTTP edge (the page, /v1/*); without it only the probes and metrics are served. */
@@ -37,13 +41,23 @@ function plain(response: http.ServerResponse, status: number, text: string, head
  * api.ts.)
  */
 export async function startHttpSide(options: HttpSideOptions): Promise<http.Server> {
-  const server = http.createServer((request, response) => {
+  const listener: http.RequestListener = (request, response) => {
     try {
       handle(options, request, response);
     } catch (error) {
       answerInternalError(options.logger, request, response, error);
     }
-  });
+  };
+  const { tls } = options;
+  let server: http.Server;
+  if (tls) {
+    const secure = https.createServer(tls.httpsOptions(), listener);
+    // Connections already open keep their context; new ones get the reloaded one.
+    tls.onChange(() => secure.setSecureContext(tls.httpsOptions()));
+    server = secure;
+  } else {
+    server = http.createServer(listener);
+  }
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

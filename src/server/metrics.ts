@@ -89,6 +89,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly tlsReloads = new Counter({
+    name: 'tokenrelay_tls_reloads_total',
+    help: 'Certificate reloads (SIGHUP), by result: ok, or error (the previous certificates stay in use)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tlsCertificateNotAfter = new Gauge({
+    name: 'tokenrelay_tls_certificate_not_after_seconds',
+    help: 'When the certificate the server presents expires, in Unix seconds',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'tokenrelay_' });
   }

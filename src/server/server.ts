@@ -16,6 +16,7 @@ import { type Config, ConfigError } from '../core/config';
 import { httpPort, startHttpSide } from './httpServer';
 import { Metrics } from './metrics';
 import { addReflection } from './reflection';
+import { TlsCertificates, type TlsMaterial } from './tls';
 
 export const SERVICE_NAME = 'tokenrelay.v1.DataService';
 
@@ -75,6 +76,8 @@ export class TokenRelayServer {
   /** What the gRPC handlers and the HTTP edge share. */
   private readonly context: ServiceContext;
   private readonly authTokens: string[];
+  /** Both ports' certificates, when TLS is configured. */
+  private readonly tls: TlsCertificates | undefined;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
   private http: http.Server | undefined;
   private ready = false;
@@ -90,6 +93,8 @@ export class TokenRelayServer {
     this.models = new ModelCatalog(config.models, config.defaultModel);
     this.context = { config, logger, store: this.store, models: this.models, draining: this.drainingController.signal };
     this.authTokens = authTokens(config);
+    this.tls = config.tls && new TlsCertificates(config.tls);
+    if (this.tls) this.certificateInUse(this.tls.current);
     this.grpc = new Server({
       interceptors: serverInterceptors({
         config,
@@ -156,8 +161,10 @@ export class TokenRelayServer {
     const host = this.options.host ?? '0.0.0.0';
     const address = host.includes(':') ? `[${host}]` : host;
     this.grpcPort = await new Promise<number>((resolve, reject) => {
-      this.grpc.bindAsync(`${address}:${this.options.grpcPort ?? 50051}`, ServerCredentials.createInsecure(), (error, port) =>
-        error ? reject(error) : resolve(port),
+      this.grpc.bindAsync(
+        `${address}:${this.options.grpcPort ?? 50051}`,
+        this.tls?.serverCredentials() ?? ServerCredentials.createInsecure(),
+        (error, port) => (error ? reject(error) : resolve(port)),
       );
     });
     const wantedHttpPort = this.options.httpPort === undefined ? 8080 : this.options.httpPort;
@@ -167,6 +174,7 @@ export class TokenRelayServer {
         port: wantedHttpPort,
         metrics: this.metrics,
         logger: this.options.logger,
+        tls: this.tls,
         isReady: () => this.ready && this.store.ready,
         api: createHttpApi({
           context: { ...this.context, metrics: this.metrics },
@@ -186,10 +194,49 @@ export class TokenRelayServer {
         models: this.models.list().map((model) => model.description.name),
         defaultModel: this.models.defaultModel,
         store: this.store.kind,
+        tls: this.tls && {
+          subject: this.tls.current.subject,
+          notAfter: this.tls.current.notAfter.toISOString(),
+          clientCerts:
+            this.tls.config.clientCaFile === undefined ? 'not asked' : this.tls.config.requireClientCert ? 'required' : 'optional',
+        },
       },
       'tokenrelay serving',
     );
     this.options.logger.flush();
+  }
+
+  /**
+   * Re-reads the certificate, key and client CA files (on SIGHUP). Open
+   * connections and their streams go on with the old ones; new connections
+   * get the new. Unusable files are logged and the old certificates kept.
+   * True if the new ones are in use.
+   */
+  reloadTls(): boolean {
+    const { logger } = this.options;
+    if (!this.tls) {
+      logger.info('SIGHUP: no TLS configured, nothing to reload');
+      return false;
+    }
+    try {
+      const material = this.tls.reload();
+      this.metrics.tlsReloads.inc({ result: 'ok' });
+      this.certificateInUse(material);
+      logger.info({ subject: material.subject, notAfter: material.notAfter.toISOString() }, 'tls certificates reloaded');
+      return true;
+    } catch (error) {
+      this.metrics.tlsReloads.inc({ result: 'error' });
+      logger.error({ reason: (error as Error).message }, 'tls reload failed; the previous certificates stay in use');
+      return false;
+    }
+  }
+
+  /** The expiry gauge, and a warning when the certificate presented has expired (clients will refuse it). */
+  private certificateInUse(material: TlsMaterial): void {
+    this.metrics.tlsCertificateNotAfter.set(Math.floor(material.notAfter.getTime() / 1000));
+    if (material.notAfter.getTime() <= Date.now()) {
+      this.options.logger.warn({ subject: material.subject, notAfter: material.notAfter.toISOString() }, 'the certificate has expired');
+    }
   }
 
   /** Stops taking connections and sends GOAWAY on every one (calls in flight go on); resolves once they have all closed. */

@@ -15,7 +15,8 @@ const RESTART_EVERY_MS = 1000;
  * redis store, which is why more than one requires it: with the memory
  * store, a resume that lands on another worker would find nothing.
  *
- * The primary serves nothing itself. It forwards SIGTERM and SIGINT to every
+ * The primary serves nothing itself. It forwards SIGHUP (certificate reload),
+ * SIGTERM and SIGINT to every
  * worker (each drains as a single process does) and exits when they all
  * have; a worker that dies otherwise is replaced.
  */
@@ -45,6 +46,10 @@ export function runPrimary(workers: number, logger: Logger): void {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  // Certificates are re-read by each worker, which holds its own ports' contexts.
+  process.on('SIGHUP', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+  });
   logger.info({ workers, pid: process.pid }, 'starting workers');
   logger.flush();
   for (let index = 0; index < workers; index++) fork();

@@ -9,7 +9,12 @@ to ask for:
   {"generate": {"model": "echo", "prompt": "..."},
    "session": [{"request_id": "a", "model": "echo", "prompt": "..."}, ...],
    "ping": {"request_id": "p", "nonce": 42},
-   "timeout_s": 10}
+   "timeout_s": 10,
+   "tls": {"ca": "ca.pem", "cert": "client.pem", "key": "client.key"}}
+
+Only "generate" is required. With "tls" the channel is TLS, trusting "ca",
+with the client certificate if "cert" and "key" are given. A Generate that
+fails is recorded as {"error": {"code": ..., "details": ...}}.
 
 The script only records what the server answered, as one JSON document on
 stdout; the jest test (test/integration/polyglot.test.ts) makes the assertions.
@@ -33,10 +38,27 @@ def chunk_json(pb2, chunk):
     }
 
 
-def generate(pb2, stub, plan, timeout_s):
+def generate(grpc, pb2, stub, plan, timeout_s):
     request = pb2.GenerateRequest(model=plan["model"], prompt=plan["prompt"])
-    chunks = [chunk_json(pb2, chunk) for chunk in stub.Generate(request, timeout=timeout_s)]
+    try:
+        chunks = [chunk_json(pb2, chunk) for chunk in stub.Generate(request, timeout=timeout_s)]
+    except grpc.RpcError as error:
+        return {"error": {"code": error.code().name, "details": error.details()}}
     return {"chunks": chunks, "tokens": [token for chunk in chunks for token in chunk["tokens"]]}
+
+
+def channel(grpc, address, tls):
+    if tls is None:
+        return grpc.insecure_channel(address)
+
+    def read(name):
+        if name not in tls:
+            return None
+        with open(tls[name], "rb") as file:
+            return file.read()
+
+    credentials = grpc.ssl_channel_credentials(read("ca"), read("key"), read("cert"))
+    return grpc.secure_channel(address, credentials)
 
 
 def session(pb2, stub, starts, ping, timeout_s):
@@ -86,13 +108,14 @@ def main():
 
     plan = json.load(sys.stdin)
     timeout_s = plan.get("timeout_s", 10)
-    with grpc.insecure_channel(address) as channel:
-        stub = pb2_grpc.DataServiceStub(channel)
+    with channel(grpc, address, plan.get("tls")) as open_channel:
+        stub = pb2_grpc.DataServiceStub(open_channel)
         result = {
             "versions": {"grpc": grpc.__version__},
-            "generate": generate(pb2, stub, plan["generate"], timeout_s),
-            "session": session(pb2, stub, plan["session"], plan["ping"], timeout_s),
+            "generate": generate(grpc, pb2, stub, plan["generate"], timeout_s),
         }
+        if "session" in plan:
+            result["session"] = session(pb2, stub, plan["session"], plan["ping"], timeout_s)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

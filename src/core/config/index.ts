@@ -16,6 +16,14 @@ export type KeepaliveConfig = Parsed['keepalive'];
 export type RedisConfig = Parsed['redis'];
 export type AuthConfig = Parsed['auth'];
 
+/** TLS on both ports; requireClientCert resolved (true when a client CA is set, unless turned off). */
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+  clientCaFile?: string;
+  requireClientCert: boolean;
+}
+
 /** A call's deadline bounds: a default for calls that set none, a maximum that clamps longer ones. 0 means none. */
 export interface DeadlineConfig {
   defaultMs: number;
@@ -37,6 +45,8 @@ export interface Config {
   auth: AuthConfig;
   keepalive: KeepaliveConfig;
   redis: RedisConfig;
+  /** Absent: both ports are plaintext. */
+  tls?: TlsConfig;
 }
 
 /** A config problem, one line naming the field at fault. */
@@ -118,7 +128,17 @@ export function parseConfig(raw: unknown): Config {
   if (limits.defaultMaxTokens > limits.maxTokens) {
     throw new ConfigError(`limits.defaultMaxTokens: ${limits.defaultMaxTokens} is above limits.maxTokens (${limits.maxTokens})`);
   }
-  return { ...parsed, models, defaultModel, deadlines: mergeDeadlines(parsed.deadlines) };
+  return { ...parsed, models, defaultModel, deadlines: mergeDeadlines(parsed.deadlines), tls: resolveTls(parsed.tls) };
+}
+
+/** requireClientCert defaults to whether a client CA is set; requiring one without a CA to check it against is an error. */
+export function resolveTls(tls: Parsed['tls']): TlsConfig | undefined {
+  if (!tls) return undefined;
+  const requireClientCert = tls.requireClientCert ?? tls.clientCaFile !== undefined;
+  if (requireClientCert && tls.clientCaFile === undefined) {
+    throw new ConfigError('tls.requireClientCert: true needs tls.clientCaFile, the CA that signs the client certificates');
+  }
+  return { ...tls, requireClientCert };
 }
 
 /**

@@ -153,6 +153,39 @@ export const redisSchema = section(
   },
 );
 
+/** A PEM file's path. */
+function pemFile(description: string) {
+  return z
+    .string({ error: () => 'must be a file path' })
+    .min(1, { error: () => 'must be a file path' })
+    .describe(description);
+}
+
+export const tlsSchema = z
+  .strictObject(
+    {
+      certFile: pemFile('PEM certificate chain the server presents on both ports. Re-read on SIGHUP.'),
+      keyFile: pemFile('PEM private key of certFile (never logged). Re-read on SIGHUP.'),
+      clientCaFile: pemFile(
+        'PEM CA certificates that sign client certificates: set, the server asks every client for one (mTLS). Re-read on SIGHUP. Default none.',
+      ).optional(),
+      requireClientCert: z
+        .boolean({ error: () => 'must be true or false' })
+        .optional()
+        .describe(
+          'Refuse a connection whose client certificate is missing or not signed by clientCaFile. Default true when clientCaFile is set (false: a certificate is optional, and one that does not verify is ignored).',
+        ),
+    },
+    {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys'
+          ? 'unknown field (expected one of certFile, keyFile, clientCaFile, requireClientCert)'
+          : 'must be an object',
+    },
+  )
+  .optional()
+  .describe('TLS on both ports (gRPC and HTTP); absent, both are plaintext. Flags --tls-cert, --tls-key, --tls-client-ca.');
+
 /** The config file, every field optional; parsing fills in the defaults (see config/index.ts for the rules across fields). */
 export const configSchema = z
   .strictObject(
@@ -174,11 +207,12 @@ export const configSchema = z
       auth: authSchema,
       keepalive: keepaliveSchema,
       redis: redisSchema,
+      tls: tlsSchema,
     },
     {
       error: (issue) =>
         issue.code === 'unrecognized_keys'
-          ? 'unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive, redis)'
+          ? 'unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive, redis, tls)'
           : 'must be a JSON object',
     },
   )

@@ -47,7 +47,7 @@ describe('config', () => {
     [{ streams: { windowTokens: 'big' } }, 'streams.windowTokens: must be a whole number from 1 to 1048576, got "big"'],
     [
       { port: 1 },
-      'config.port: unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive, redis)',
+      'config.port: unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive, redis, tls)',
     ],
     [
       { deadlines: { Generat: { maxMs: 1 } } },
@@ -61,6 +61,33 @@ describe('config', () => {
       'limits.maxTokenz: unknown field (expected one of maxConcurrentStreams, maxTokens, defaultMaxTokens, maxPromptBytes, maxMessageBytes, maxPublishTokens)',
     ],
   ])('rejects %j with a message naming the field', (raw, message) => {
+    expect(() => parseConfig(raw)).toThrow(new ConfigError(message));
+  });
+});
+
+describe('tls', () => {
+  it('is absent by default, and requires client certificates exactly when a client CA is set, unless turned off', () => {
+    expect(parseConfig({}).tls).toBeUndefined();
+    expect(parseConfig({ tls: { certFile: 'c.pem', keyFile: 'k.pem' } }).tls).toEqual({
+      certFile: 'c.pem',
+      keyFile: 'k.pem',
+      requireClientCert: false,
+    });
+    expect(parseConfig({ tls: { certFile: 'c.pem', keyFile: 'k.pem', clientCaFile: 'ca.pem' } }).tls?.requireClientCert).toBe(true);
+    const optional = { certFile: 'c.pem', keyFile: 'k.pem', clientCaFile: 'ca.pem', requireClientCert: false };
+    expect(parseConfig({ tls: optional }).tls?.requireClientCert).toBe(false);
+  });
+
+  it.each([
+    [{ tls: { certFile: 'c.pem' } }, 'tls.keyFile: must be a file path'],
+    [{ tls: { certFile: '', keyFile: 'k.pem' } }, 'tls.certFile: must be a file path'],
+    [{ tls: { certFile: 'c.pem', keyFile: 'k.pem', requireClientCert: 'yes' } }, 'tls.requireClientCert: must be true or false'],
+    [
+      { tls: { certFile: 'c.pem', keyFile: 'k.pem', requireClientCert: true } },
+      'tls.requireClientCert: true needs tls.clientCaFile, the CA that signs the client certificates',
+    ],
+    [{ tls: { cert: 'c.pem' } }, 'tls.cert: unknown field (expected one of certFile, keyFile, clientCaFile, requireClientCert)'],
+  ])('rejects %j naming the field', (raw, message) => {
     expect(() => parseConfig(raw)).toThrow(new ConfigError(message));
   });
 });
