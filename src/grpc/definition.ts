@@ -1,4 +1,5 @@
-import { DataServiceService } from '../gen/tokenrelay/v1/data_service';
+import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
+import { DataServiceService, type PublishRequest } from '../gen/tokenrelay/v1/data_service';
 import { encodeTokenChunk } from './tokenChunkEncoder';
 
 /**
@@ -14,11 +15,64 @@ export class UndecodableRequest {
     readonly typeName: string,
     /** What the decoder said. */
     readonly reason: string,
+    /** The field at fault, when one is known (e.g. chunk.tokens[3]). */
+    readonly field?: string,
   ) {}
 
   get message(): string {
-    return `request: not a valid ${this.typeName} message: ${this.reason}`;
+    return this.field ? `${this.field}: ${this.reason}` : `request: not a valid ${this.typeName} message: ${this.reason}`;
   }
+}
+
+const PUBLISH_CHUNK_FIELD = 2;
+const TOKEN_CHUNK_TOKENS_FIELD = 3;
+
+/**
+ * The index of the first of a PublishRequest's chunk.tokens that is not valid
+ * UTF-8, or -1. The generated decoder turns bad bytes into U+FFFD, silently
+ * changing a producer's text; this strict second reading runs only on a
+ * message whose tokens hold a U+FFFD, so well-formed traffic never pays for it.
+ */
+function invalidUtf8Token(bytes: Buffer): number {
+  const outer = new BinaryReader(bytes);
+  while (outer.pos < outer.len) {
+    const [field, wireType] = outer.tag();
+    if (field !== PUBLISH_CHUNK_FIELD || wireType !== WireType.LengthDelimited) {
+      outer.skip(wireType, field);
+      continue;
+    }
+    const chunk = new BinaryReader(outer.bytes());
+    let index = 0;
+    while (chunk.pos < chunk.len) {
+      const [chunkField, chunkWireType] = chunk.tag();
+      if (chunkField !== TOKEN_CHUNK_TOKENS_FIELD || chunkWireType !== WireType.LengthDelimited) {
+        chunk.skip(chunkWireType, chunkField);
+        continue;
+      }
+      try {
+        chunk.string(true);
+      } catch {
+        return index;
+      }
+      index++;
+    }
+  }
+  return -1;
+}
+
+/** Publish's decoder: the generated one, refusing a token that is not UTF-8 instead of rewriting it. */
+function decodePublish(decode: (bytes: Buffer) => PublishRequest): (bytes: Buffer) => PublishRequest {
+  return (bytes) => {
+    const request = decode(bytes);
+    if (!request.chunk?.tokens.some((token) => token.includes('\uFFFD'))) return request;
+    const index = invalidUtf8Token(bytes);
+    if (index < 0) return request;
+    return new UndecodableRequest(
+      'tokenrelay.v1.PublishRequest',
+      'not valid UTF-8 (tokens are text: join the byte pieces of a character before publishing it)',
+      `chunk.tokens[${index}]`,
+    ) as unknown as PublishRequest;
+  };
 }
 
 function tolerant<Message>(typeName: string, decode: (bytes: Buffer) => Message): (bytes: Buffer) => Message {
@@ -56,7 +110,12 @@ export const DataServiceDefinition: Methods = Object.fromEntries(
       name,
       {
         ...method,
-        requestDeserialize: tolerant(typeName, method.requestDeserialize as (bytes: Buffer) => unknown),
+        requestDeserialize: tolerant(
+          typeName,
+          name === 'publish'
+            ? decodePublish(method.requestDeserialize as (bytes: Buffer) => PublishRequest)
+            : (method.requestDeserialize as (bytes: Buffer) => unknown),
+        ),
         ...(hot ? { responseSerialize: encodeTokenChunk } : {}),
       },
     ];

@@ -1,5 +1,8 @@
 import { type ClientWritableStream, type ServiceError, status } from '@grpc/grpc-js';
 import { FinishReason, type PublishRequest, type PublishResponse, TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
+import http2 from 'node:http2';
+import { PublishRequest as PublishRequestMessage } from '../../src/gen/tokenrelay/v1/data_service';
+import { grpcFrame, rawGrpcCall } from '../helpers/rawWire';
 import { collect, expectContiguous, startTestServer, type TestServer, waitFor } from '../helpers/server';
 
 let t: TestServer;
@@ -83,6 +86,35 @@ describe('Publish', () => {
     first.call.write(chunk(1, ['two']));
     first.call.end();
     expect((await first.result).response?.tokensAccepted).toBe(2);
+  });
+
+  it('a token that is not valid UTF-8 is INVALID_ARGUMENT naming its index; the tokens before that message stay, a real U+FFFD passes', async () => {
+    const encode = (request: PublishRequest) => grpcFrame(PublishRequestMessage.encode(request).finish());
+    // chunk { seq: 2, tokens: ["c", "\uFFFD" (valid), 0xC3 0x28 (invalid)] }, written by hand: no client encoder writes bad UTF-8.
+    const tokenChunk = Buffer.from([0x10, 0x02, 0x1a, 0x01, 0x63, 0x1a, 0x03, 0xef, 0xbf, 0xbd, 0x1a, 0x02, 0xc3, 0x28]);
+    const badMessage = Buffer.concat([Buffer.from([0x12, tokenChunk.length]), tokenChunk]);
+    const session = http2.connect(`http://${t.address}`);
+    try {
+      const reply = await rawGrpcCall(session, '/tokenrelay.v1.DataService/Publish', {}, [
+        encode({ open: { streamId: 'pub-utf8', model: '', resumable: false } }),
+        encode(chunk(0, ['a', 'b'])),
+        grpcFrame(badMessage),
+      ]);
+      expect({ status: reply.grpcStatus, message: reply.grpcMessage }).toEqual({
+        status: status.INVALID_ARGUMENT,
+        message: 'chunk.tokens[2]: not valid UTF-8 (tokens are text: join the byte pieces of a character before publishing it)',
+      });
+    } finally {
+      session.close();
+    }
+    expect((await collect(t.client.subscribe({ streamId: 'pub-utf8', fromSeq: 0 }))).tokens).toEqual(['a', 'b']);
+
+    const p = publisher();
+    p.call.write({ open: { streamId: 'pub-replacement-char', model: '', resumable: false } });
+    p.call.write(chunk(0, ['\uFFFD', 'ok']));
+    p.call.end();
+    expect((await p.result).response?.tokensAccepted).toBe(2);
+    expect((await collect(t.client.subscribe({ streamId: 'pub-replacement-char', fromSeq: 0 }))).tokens).toEqual(['\uFFFD', 'ok']);
   });
 
   it('a first message that is not an open is INVALID_ARGUMENT naming open', async () => {
