@@ -14,11 +14,26 @@ function tooLarge(bytes: string, maxBytes: number): HttpError {
  * Content-Length, or once the bytes read pass the limit. Only the bytes up to
  * the limit are ever held; the rest is read and dropped, so the connection
  * stays usable and the client reads the answer instead of a reset.
- * Not JSON is 400. The Content-Type is not checked: `curl -d` sends a form
- * type with a JSON body, and the body must be JSON either way.
+ * Not JSON is 400. A Content-Type other than application/json is 415 before
+ * the body is read: a browser sends a cross-site form (text/plain,
+ * form-urlencoded, multipart) without asking, but never application/json, so
+ * this keeps another site's page from starting generations.
  */
 export function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
+    const type = request.headers['content-type'];
+    const mediaType = type?.split(';')[0].trim().toLowerCase();
+    if (mediaType !== 'application/json') {
+      request.resume();
+      const got = type === undefined ? 'none' : JSON.stringify(type.slice(0, 100));
+      reject(
+        new HttpError(415, `content-type: must be application/json, got ${got}`, {
+          param: null,
+          code: 'unsupported_media_type',
+        }),
+      );
+      return;
+    }
     const declared = Number(request.headers['content-length']);
     if (declared > maxBytes) {
       request.resume();

@@ -30,7 +30,8 @@ export function httpRequest(port: number, path: string, options: HttpRequestOpti
         port,
         path,
         method: options.method ?? (payload === undefined ? 'GET' : 'POST'),
-        headers: options.headers,
+        // A body is JSON, as every real client labels it; a test of another type sets its own.
+        headers: payload === undefined ? options.headers : { 'content-type': 'application/json', ...options.headers },
         agent: false,
       },
       (response) => {

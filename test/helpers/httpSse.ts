@@ -43,7 +43,14 @@ export class SseConnection {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${path}: no response headers within 5000 ms`)), 5000);
       connection.request = http.request(
-        { host: '127.0.0.1', port, path, method: options.method ?? (payload ? 'POST' : 'GET'), headers: options.headers, agent: false },
+        {
+          host: '127.0.0.1',
+          port,
+          path,
+          method: options.method ?? (payload ? 'POST' : 'GET'),
+          headers: payload ? { 'content-type': 'application/json', ...options.headers } : options.headers,
+          agent: false,
+        },
         (response) => {
           clearTimeout(timer);
           connection.response = response;

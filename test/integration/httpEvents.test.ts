@@ -172,6 +172,22 @@ describe('bad input gets a precise status and an OpenAI-shaped error body, never
     expectOpenAiError(await httpRequest(port, '/v1/chat/completions', { body, chunked: true }), 413, { code: 'request_too_large' });
   });
 
+  it('a body that is not labelled application/json is 415 before anything starts: a cross-site form cannot start a generation', async () => {
+    const before = t.server.store.activeCount;
+    const body = JSON.stringify(chatBody({ model: 'echo' }));
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+      const reply = await httpRequest(port, '/v1/chat/completions', { body, headers: { 'content-type': type } });
+      expectOpenAiError(reply, 415, { code: 'unsupported_media_type' });
+      expect(reply.json().error.message).toBe(`content-type: must be application/json, got ${JSON.stringify(type)}`);
+    }
+    const labelled = await httpRequest(port, '/v1/chat/completions', {
+      body,
+      headers: { 'content-type': 'Application/JSON; charset=utf-8' },
+    });
+    expect(labelled.status).toBe(200);
+    expect(t.server.store.activeCount).toBe(before);
+  });
+
   it('an unknown model is 404 with param model', async () => {
     const reply = await httpRequest(port, '/v1/chat/completions', { body: chatBody({ model: 'gpt-nope' }) });
     expectOpenAiError(reply, 404, { param: 'model', code: 'model_not_found' });
