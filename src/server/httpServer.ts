@@ -16,13 +16,15 @@ export interface HttpSideOptions {
   logger: Logger;
   /** Serve HTTPS with these certificates (following their reloads); absent, plain HTTP. */
   tls?: TlsCertificates;
+  /** When set, /metrics needs `Authorization: Bearer <token>` this accepts (401 otherwise). */
+  metricsAuth?: (header: unknown) => boolean;
   /** Whether the service accepts calls now (false while starting or draining). */
   isReady: () => boolean;
   /** The HTTP edge (the page, /v1/*); without it only the probes and metrics are served. */
   api?: HttpApi;
 }
 
-/** Probe and metrics paths: always open, never behind auth, answered even while draining. */
+/** Probe and metrics paths: answered even while draining; open, except /metrics with auth.protectMetrics. */
 const SIDE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 function plain(response: http.ServerResponse, status: number, text: string, headers: http.OutgoingHttpHeaders = {}): void {
@@ -97,6 +99,10 @@ function handle(options: HttpSideOptions, request: http.IncomingMessage, respons
       return;
     }
     case '/metrics':
+      if (options.metricsAuth && !options.metricsAuth(request.headers.authorization)) {
+        plain(response, 401, 'missing or invalid bearer token', { 'www-authenticate': 'Bearer' });
+        return;
+      }
       options.metrics.registry.metrics().then(
         (text) => response.writeHead(200, { 'content-type': options.metrics.registry.contentType }).end(text),
         (error: unknown) => answerInternalError(options.logger, request, response, error),

@@ -15,6 +15,7 @@ import type { StreamStore } from '../core/streams/store';
 import { type Config, ConfigError } from '../core/config';
 import { httpPort, startHttpSide } from './httpServer';
 import { Metrics } from './metrics';
+import { bearerTokenCheck } from '../core/bearerToken';
 import { addReflection } from './reflection';
 import { TlsCertificates, type TlsMaterial } from './tls';
 
@@ -175,6 +176,7 @@ export class TokenRelayServer {
         metrics: this.metrics,
         logger: this.options.logger,
         tls: this.tls,
+        metricsAuth: this.options.config.auth.protectMetrics && this.authTokens.length > 0 ? bearerTokenCheck(this.authTokens) : undefined,
         isReady: () => this.ready && this.store.ready,
         api: createHttpApi({
           context: { ...this.context, metrics: this.metrics },

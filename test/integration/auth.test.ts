@@ -3,6 +3,7 @@ import { credentials, loadPackageDefinition, Metadata, type ServiceError, status
 import { loadSync } from '@grpc/proto-loader';
 import type { DataServiceClient, ListModelsResponse, PublishResponse } from '../../src/gen/tokenrelay/v1/data_service';
 import { check, healthClient } from '../helpers/health';
+import { httpRequest } from '../helpers/httpClient';
 import { paced, ScriptedModel, sleep } from '../helpers/models';
 import { collect, memoryLogger, request, startTestServer, type TestServer } from '../helpers/server';
 
@@ -21,14 +22,14 @@ function listModels(client: DataServiceClient, metadata: Metadata): Promise<List
   );
 }
 
-/** grpc.reflection.v1 list_services, with no metadata at all. */
-function listServices(address: string): Promise<string[]> {
+/** grpc.reflection.v1 list_services, with no metadata at all (or the given). */
+function listServices(address: string, metadata = new Metadata()): Promise<string[]> {
   const protoPath = path.join(__dirname, '../../node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const reflection = (loadPackageDefinition(loadSync(protoPath, { keepCase: true })) as any).grpc.reflection.v1;
   const client = new reflection.ServerReflection(address, credentials.createInsecure());
   return new Promise((resolve, reject) => {
-    const call = client.ServerReflectionInfo();
+    const call = client.ServerReflectionInfo(metadata);
     call.on('data', (response: { list_services_response?: { service: Array<{ name: string }> }; error_response?: unknown }) => {
       if (response.list_services_response) resolve(response.list_services_response.service.map((service) => service.name));
       else reject(new Error(`unexpected reflection response ${JSON.stringify(response)}`));
@@ -109,6 +110,47 @@ describe('bearer-token auth (auth.tokens)', () => {
       health.close();
     }
     expect(await listServices(t.address)).toEqual(expect.arrayContaining(['tokenrelay.v1.DataService', 'grpc.health.v1.Health']));
+  });
+});
+
+describe('auth.protectMetrics and auth.protectReflection', () => {
+  it('put /metrics and reflection behind the same tokens; health stays open', async () => {
+    const t = await startTestServer({ auth: { tokens: [TOKEN], protectMetrics: true, protectReflection: true } });
+    try {
+      const port = t.server.httpPort ?? 0;
+      const denied = await httpRequest(port, '/metrics');
+      expect({ status: denied.status, text: denied.text, challenge: denied.headers['www-authenticate'] }).toEqual({
+        status: 401,
+        text: 'missing or invalid bearer token\n',
+        challenge: 'Bearer',
+      });
+      expect((await httpRequest(port, '/metrics', { headers: { authorization: 'Bearer wrong-token-of-16-chars' } })).status).toBe(401);
+      const allowed = await httpRequest(port, '/metrics', { headers: { authorization: `Bearer ${TOKEN}` } });
+      expect({ status: allowed.status, hasMetrics: allowed.text.includes('tokenrelay_grpc_calls_total') }).toEqual({
+        status: 200,
+        hasMetrics: true,
+      });
+      expect((await httpRequest(port, '/healthz')).status).toBe(200);
+
+      await expect(listServices(t.address)).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+      const metadata = new Metadata();
+      metadata.set('authorization', `Bearer ${TOKEN}`);
+      expect(await listServices(t.address, metadata)).toContain('tokenrelay.v1.DataService');
+      const health = healthClient(t.address);
+      try {
+        expect(await check(health, '')).toBe('SERVING');
+      } finally {
+        health.close();
+      }
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('without tokens to check they are a config error', async () => {
+    await expect(startTestServer({ auth: { protectMetrics: true } })).rejects.toThrow(
+      'auth.protectMetrics: true needs bearer tokens (auth.tokens or auth.tokensEnv) to check',
+    );
   });
 });
 

@@ -128,6 +128,12 @@ export function parseConfig(raw: unknown): Config {
   if (limits.defaultMaxTokens > limits.maxTokens) {
     throw new ConfigError(`limits.defaultMaxTokens: ${limits.defaultMaxTokens} is above limits.maxTokens (${limits.maxTokens})`);
   }
+  const { auth } = parsed;
+  for (const protect of ['protectMetrics', 'protectReflection'] as const) {
+    if (auth[protect] && auth.tokens.length === 0 && auth.tokensEnv === undefined) {
+      throw new ConfigError(`auth.${protect}: true needs bearer tokens (auth.tokens or auth.tokensEnv) to check`);
+    }
+  }
   return { ...parsed, models, defaultModel, deadlines: mergeDeadlines(parsed.deadlines), tls: resolveTls(parsed.tls) };
 }
 

@@ -103,6 +103,8 @@ export const authSchema = section('Optional bearer-token auth; with no tokens co
     .regex(ENV_NAME, { error: () => 'must be the name of an environment variable' })
     .optional()
     .describe('Name of an environment variable holding accepted tokens, comma-separated. Default none.'),
+  protectMetrics: flag('Put /metrics behind the same bearer tokens (Prometheus then sends one: authorization.credentials).', false),
+  protectReflection: flag('Put gRPC reflection behind the same bearer tokens (grpcurl then needs -H "authorization: Bearer ...").', false),
 });
 
 /** A redis:// or rediss:// URL with a host. The message never repeats the URL, which may carry a password. */

@@ -1,8 +1,9 @@
 import { type ServerInterceptor, ServerInterceptingCall, status as Status } from '@grpc/grpc-js';
 import { bearerTokenCheck } from '../../core/bearerToken';
 
-/** Health and reflection stay open so probes and grpcurl `list` work without a token. */
-const OPEN_PREFIXES = ['/grpc.health.v1.', '/grpc.reflection.'];
+/** Health stays open for probes; reflection too (so grpcurl `list` works without a token) unless protected. */
+const HEALTH_PREFIX = '/grpc.health.v1.';
+const REFLECTION_PREFIX = '/grpc.reflection.';
 
 /**
  * Bearer-token auth: `authorization: Bearer <token>` must carry one of the
@@ -10,10 +11,11 @@ const OPEN_PREFIXES = ['/grpc.health.v1.', '/grpc.reflection.'];
  * UNAUTHENTICATED message, so a caller learns nothing about which part was
  * wrong. With no tokens configured this interceptor is not in the chain.
  */
-export function authInterceptor(tokens: readonly string[]): ServerInterceptor {
+export function authInterceptor(tokens: readonly string[], options: { protectReflection?: boolean } = {}): ServerInterceptor {
   const isAccepted = bearerTokenCheck(tokens);
+  const open = options.protectReflection ? [HEALTH_PREFIX] : [HEALTH_PREFIX, REFLECTION_PREFIX];
   return (method, call) => {
-    if (OPEN_PREFIXES.some((prefix) => method.path.startsWith(prefix))) return new ServerInterceptingCall(call);
+    if (open.some((prefix) => method.path.startsWith(prefix))) return new ServerInterceptingCall(call);
     return new ServerInterceptingCall(call, {
       start(next) {
         let allowed = false;

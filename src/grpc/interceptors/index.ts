@@ -29,7 +29,7 @@ export function serverInterceptors(options: ServerChainOptions): ServerIntercept
     callLogInterceptor(options.logger, options.metrics), // one line and the metrics per call, whatever ended it
     errorsInterceptor(options.logger), // a handler's crash goes out as INTERNAL, never UNKNOWN
     drainingInterceptor(options.isDraining), // UNAVAILABLE while shutting down
-    options.authTokens.length > 0 && authInterceptor(options.authTokens), // UNAUTHENTICATED without a valid bearer token
+    options.authTokens.length > 0 && authInterceptor(options.authTokens, options.config.auth), // UNAUTHENTICATED without a valid bearer token
     deadlineInterceptor(options.config), // default and maximum deadline, handed to the handler
   ];
   return chain.filter((interceptor): interceptor is ServerInterceptor => interceptor !== false);
