@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Principal } from './principals';
 
 /**
  * What a handler knows of the call it serves, whichever edge it came in by:
@@ -13,11 +14,14 @@ export interface CallContext {
   deadlineMs: number;
   /** Aborted when the call ends, however it ends (the client left, the deadline passed, the server answered). */
   readonly signal: AbortSignal;
+  /** Who the caller is; undefined with auth off (every stream is everyone's). */
+  principal?: Principal;
 }
 
 /** A call context that the edge fills in and ends. */
 export class CallState implements CallContext {
   deadlineMs = Infinity;
+  principal: Principal | undefined;
   private readonly controller = new AbortController();
 
   constructor(readonly requestId: string = randomUUID()) {}

@@ -4,6 +4,7 @@ import type { CallContext } from './callContext';
 import type { ServiceContext } from './context';
 import { type GenerateInput, validateGenerate } from './validate';
 import { watchPace } from './streams/watchdog';
+import { mayAccess } from './principals';
 
 /** The stream a Generate follows; `writer` when this call started it (and so bounds it with its deadline). */
 export interface Generation {
@@ -12,7 +13,7 @@ export interface Generation {
 }
 
 /** What a generation knows of the call that started it: its deadline (to plan by) and its request id (for log lines). */
-export type StartingCall = Partial<Pick<CallContext, 'deadlineMs' | 'requestId'>>;
+export type StartingCall = Partial<Pick<CallContext, 'deadlineMs' | 'requestId' | 'principal'>>;
 
 /**
  * Starts a generation in a new stream, or attaches to the stream a retried
@@ -23,7 +24,7 @@ export type StartingCall = Partial<Pick<CallContext, 'deadlineMs' | 'requestId'>
  * enforces it.
  */
 export async function startGeneration(context: ServiceContext, input: GenerateInput, call: StartingCall = {}): Promise<Generation> {
-  const { deadlineMs = Infinity, requestId } = call;
+  const { deadlineMs = Infinity, requestId, principal } = call;
   const { model, request, streamId, resumable, fingerprint, pace } = validateGenerate(
     input,
     context.models,
@@ -32,6 +33,13 @@ export async function startGeneration(context: ServiceContext, input: GenerateIn
   );
   if (streamId !== '') {
     const existing = await context.store.find(streamId);
+    // Another principal's stream is never attached to nor started again.
+    if (existing && !mayAccess(principal, existing.owner)) {
+      throw new StreamFailure(
+        StatusCode.ALREADY_EXISTS,
+        `stream_id: stream ${JSON.stringify(streamId)} exists and was started by a different request`,
+      );
+    }
     // A finished stream is replayed to an identical retry; a failed one is started again.
     if (existing && !existing.end?.failure) {
       if (existing.fingerprint === fingerprint) return { stream: existing };
@@ -48,6 +56,7 @@ export async function startGeneration(context: ServiceContext, input: GenerateIn
     abandonPolicy: resumable ? 'grace' : 'cancel',
     promptTokens: model.countPromptTokens(request),
     fingerprint,
+    owner: principal?.name,
     replaceFinished: true,
   });
   watchPace(writer, pace);

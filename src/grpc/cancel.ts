@@ -4,11 +4,13 @@ import { StatusCode, StreamFailure } from '../core/streams/status';
 import type { ServiceContext } from '../core/context';
 import { toServiceError } from './status';
 import { stopStream } from '../core/lookup';
+import { callContextOf } from './interceptors/context';
 
 export function cancel(context: ServiceContext) {
   return (call: ServerUnaryCall<CancelRequest, CancelResponse>, callback: sendUnaryData<CancelResponse>) => {
     const { streamId } = call.request;
-    stopStream(context, streamId, new StreamFailure(StatusCode.CANCELLED, `stream ${streamId} was cancelled by a Cancel call`)).then(
+    const failure = new StreamFailure(StatusCode.CANCELLED, `stream ${streamId} was cancelled by a Cancel call`);
+    stopStream(context, streamId, failure, callContextOf(call.metadata).principal).then(
       (cancelled) => callback(null, { streamId, cancelled }),
       (error: unknown) => callback(toServiceError(error)),
     );

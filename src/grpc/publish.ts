@@ -1,12 +1,14 @@
 import { Metadata, type sendUnaryData, type ServerReadableStream } from '@grpc/grpc-js';
 import type { PublishRequest, PublishResponse, TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { NEXT_SEQ_HEADER } from '../common/headers';
-import { StatusCode, StreamFailure, asFailure, fieldFailure, invalidField } from '../core/streams/status';
+import { StatusCode, StreamFailure, alreadyExists, asFailure, fieldFailure, invalidField } from '../core/streams/status';
 import type { StreamWriter } from '../core/streams/store';
 import type { ServiceContext } from '../core/context';
 import { finishReasonFromProto } from './convert';
 import { toServiceError } from './status';
 import { checkStreamId } from '../core/validate';
+import { mayAccess } from '../core/principals';
+import { callContextOf } from './interceptors/context';
 
 const MAX_MODEL_LABEL_BYTES = 128;
 
@@ -116,6 +118,14 @@ class PublishCall {
    * reader resuming a finished stream must never get another producer's tokens.
    */
   private async resumeOrCreate(streamId: string, model: string, resumable: boolean): Promise<StreamWriter> {
+    const { principal } = callContextOf(this.call.metadata);
+    if (principal && principal.streams !== 'all') {
+      // Another principal's stream can be neither reopened nor replaced; its id is simply taken.
+      const existing = await this.context.store.find(streamId);
+      if (existing && !mayAccess(principal, existing.owner)) {
+        throw alreadyExists(streamId, existing.end ? 'finished' : 'live', 'open.stream_id');
+      }
+    }
     if (resumable) {
       const reopened = await this.context.store.reopen(streamId);
       if (reopened) return reopened;
@@ -125,6 +135,7 @@ class PublishCall {
       model: model || 'external',
       abandonPolicy: 'keep',
       publishedResumable: resumable,
+      owner: principal?.name,
     });
   }
 

@@ -94,8 +94,8 @@ class Session {
       let reader: StreamReader;
       try {
         // A session has no deadline of its own (its generations have their pace limits); it names their requests.
-        const { requestId } = callContextOf(this.call.metadata);
-        const { stream, writer } = await startGeneration(this.context, start, { requestId });
+        const { requestId, principal } = callContextOf(this.call.metadata);
+        const { stream, writer } = await startGeneration(this.context, start, { requestId, principal });
         generation.writer = writer;
         reader = stream.openReader(0);
       } catch (error) {

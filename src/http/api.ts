@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { REQUEST_ID_KEY } from '../common/headers';
-import { bearerTokenCheck } from '../core/bearerToken';
+import type { TLSSocket } from 'node:tls';
+import { type Principals, identify } from '../core/principals';
 import { requestIdFrom } from '../core/requestId';
 import { CallState } from '../core/callContext';
 import { cancelStream } from './cancelStream';
@@ -14,7 +15,10 @@ import { streamEvents } from './streamEvents';
 export interface HttpApiOptions {
   context: HttpContext;
   /** Accepted bearer tokens for /v1/*; empty turns auth off. */
-  authTokens: readonly string[];
+  /** Who may call; none configured turns auth off. */
+  principals: Principals;
+  /** Client certificates are verified on every connection (required mTLS), so their CN may name a principal. */
+  certificates?: boolean;
   /** Whether the server is shutting down: new /v1 requests get 503. */
   isDraining: () => boolean;
 }
@@ -53,7 +57,7 @@ export function createHttpApi(options: HttpApiOptions): HttpApi {
     { method: 'GET', path: /^\/v1\/streams\/([^/]+)\/events$/, handler: streamEvents(context) },
     { method: 'DELETE', path: /^\/v1\/streams\/([^/]+)$/, handler: cancelStream(context) },
   ];
-  const isAuthorized = options.authTokens.length > 0 ? bearerTokenCheck(options.authTokens) : () => true;
+  const { principals } = options;
 
   return (request, response, url) => {
     const requestId = requestIdOf(request);
@@ -69,6 +73,7 @@ export function createHttpApi(options: HttpApiOptions): HttpApi {
           path: url.pathname,
           status: response.statusCode,
           streamId: call.streamId,
+          principal: call.context.principal?.name,
           completed: response.writableFinished,
           durationMs: Math.round(performance.now() - startedMs),
         },
@@ -80,9 +85,15 @@ export function createHttpApi(options: HttpApiOptions): HttpApi {
       if (!route) return false;
       if (!route.open) {
         if (options.isDraining()) throw new HttpError(503, 'the server is shutting down', { code: 'unavailable' });
-        if (!isAuthorized(request.headers.authorization)) {
-          response.setHeader('www-authenticate', 'Bearer');
-          throw new HttpError(401, 'missing or invalid bearer token', { code: 'invalid_api_key' });
+        if (principals.enabled) {
+          const socket = request.socket as TLSSocket;
+          // A certificate names a principal only where every client's is verified (required mTLS).
+          const certificateName = options.certificates && socket.authorized ? socket.getPeerCertificate().subject?.CN : undefined;
+          call.context.principal = identify(principals, request.headers.authorization, certificateName);
+          if (!call.context.principal) {
+            response.setHeader('www-authenticate', 'Bearer');
+            throw new HttpError(401, 'missing or invalid bearer token', { code: 'invalid_api_key' });
+          }
         }
       }
       const result = route.handler(call);

@@ -17,6 +17,7 @@ export function cancelStream(context: HttpContext): HttpHandler {
       context,
       id,
       new StreamFailure(StatusCode.CANCELLED, `stream ${id} was cancelled by DELETE /v1/streams/${id}`),
+      call.context.principal,
     );
     sendJson(call.response, 200, { id, object: 'stream', cancelled });
   };

@@ -96,7 +96,7 @@ function errorEvent(failure: StreamFailure): string {
 export function streamEvents(context: HttpContext): HttpHandler {
   return async (call) => {
     const point = resumePoint(call);
-    const stream = await requireStream(context, call.params[0]);
+    const stream = await requireStream(context, call.params[0], call.context.principal);
     call.streamId = stream.id;
     const reader = openAt(stream, point);
     const output = new HttpOutput(call.response);

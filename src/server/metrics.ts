@@ -22,6 +22,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly principalCalls = new Counter({
+    name: 'tokenrelay_principal_calls_total',
+    help: 'gRPC calls finished, by principal and status code (with auth on; principals come from the config, so the label is bounded)',
+    labelNames: ['principal', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly principalTokens = new Counter({
+    name: 'tokenrelay_principal_tokens_relayed_total',
+    help: 'Tokens sent to consumers over gRPC, by principal (with auth on)',
+    labelNames: ['principal'] as const,
+    registers: [this.registry],
+  });
+
   readonly tokensRelayed = new Counter({
     name: 'tokenrelay_tokens_relayed_total',
     help: 'Tokens sent to consumers',

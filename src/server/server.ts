@@ -12,10 +12,10 @@ import { RedisStore } from '../core/streams/redis/store';
 import type { StreamRegistry } from '../core/streams/registry';
 import { StatusCode, StreamFailure } from '../core/streams/status';
 import type { StreamStore } from '../core/streams/store';
-import { type Config, ConfigError } from '../core/config';
+import type { Config } from '../core/config';
 import { httpPort, startHttpSide } from './httpServer';
 import { Metrics } from './metrics';
-import { bearerTokenCheck } from '../core/bearerToken';
+import { Principals } from '../core/principals';
 import { addReflection } from './reflection';
 import { TlsCertificates, type TlsMaterial } from './tls';
 
@@ -55,16 +55,6 @@ export interface ServeOptions {
   store?: StreamStore;
 }
 
-/** The accepted bearer tokens: from the config file and the environment variable it names. */
-function authTokens(config: Config): string[] {
-  const fromEnv = config.auth.tokensEnv ? (process.env[config.auth.tokensEnv] ?? '') : '';
-  const tokens = [...config.auth.tokens, ...fromEnv.split(',').map((token) => token.trim())].filter(Boolean);
-  if (config.auth.tokensEnv && tokens.length === 0) {
-    throw new ConfigError(`auth.tokensEnv: environment variable ${config.auth.tokensEnv} is unset or empty`);
-  }
-  return tokens;
-}
-
 /** A running tokenrelay: the gRPC server, the HTTP side port, and what they share. */
 export class TokenRelayServer {
   readonly metrics = new Metrics();
@@ -76,7 +66,7 @@ export class TokenRelayServer {
   private readonly grpc: Server;
   /** What the gRPC handlers and the HTTP edge share. */
   private readonly context: ServiceContext;
-  private readonly authTokens: string[];
+  private readonly principals: Principals;
   /** Both ports' certificates, when TLS is configured. */
   private readonly tls: TlsCertificates | undefined;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
@@ -93,7 +83,7 @@ export class TokenRelayServer {
     this.store.observe(this.metrics.streamObserver());
     this.models = new ModelCatalog(config.models, config.defaultModel);
     this.context = { config, logger, store: this.store, models: this.models, draining: this.drainingController.signal };
-    this.authTokens = authTokens(config);
+    this.principals = Principals.fromConfig(config.auth);
     this.tls = config.tls && new TlsCertificates(config.tls);
     if (this.tls) this.certificateInUse(this.tls.current);
     this.grpc = new Server({
@@ -102,7 +92,7 @@ export class TokenRelayServer {
         logger,
         metrics: this.metrics,
         isDraining: () => this.draining,
-        authTokens: this.authTokens,
+        principals: this.principals,
       }),
       'grpc.max_receive_message_length': config.limits.maxMessageBytes,
       // Ping each client (default: every minute) and drop it if a ping goes
@@ -176,11 +166,15 @@ export class TokenRelayServer {
         metrics: this.metrics,
         logger: this.options.logger,
         tls: this.tls,
-        metricsAuth: this.options.config.auth.protectMetrics && this.authTokens.length > 0 ? bearerTokenCheck(this.authTokens) : undefined,
+        metricsAuth:
+          this.options.config.auth.protectMetrics && this.principals.enabled
+            ? (header) => this.principals.byBearer(header) !== undefined
+            : undefined,
         isReady: () => this.ready && this.store.ready,
         api: createHttpApi({
           context: { ...this.context, metrics: this.metrics },
-          authTokens: this.authTokens,
+          principals: this.principals,
+          certificates: this.options.config.tls?.requireClientCert,
           isDraining: () => this.draining,
         }),
       });

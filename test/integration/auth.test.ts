@@ -149,7 +149,7 @@ describe('auth.protectMetrics and auth.protectReflection', () => {
 
   it('without tokens to check they are a config error', async () => {
     await expect(startTestServer({ auth: { protectMetrics: true } })).rejects.toThrow(
-      'auth.protectMetrics: true needs bearer tokens (auth.tokens or auth.tokensEnv) to check',
+      'auth.protectMetrics: true needs bearer tokens (auth.tokens, auth.tokensEnv or auth.principals) to check',
     );
   });
 });

@@ -7,6 +7,7 @@ import { Metrics } from '../../src/server/metrics';
 import type { CallContext } from '../../src/core/callContext';
 import { DataServiceDefinition } from '../../src/grpc/definition';
 import { memoryLogger } from '../helpers/server';
+import { Principals } from '../../src/core/principals';
 
 /**
  * The interceptors fill one typed context per call, which the handler reads:
@@ -26,7 +27,7 @@ beforeAll(async () => {
       logger: memoryLogger().logger,
       metrics: new Metrics(),
       isDraining: () => false,
-      authTokens: [],
+      principals: Principals.fromConfig(config.auth),
     }),
   });
   const handlers: Partial<DataServiceServer> = {

@@ -13,6 +13,7 @@ import { Metrics } from '../../src/server/metrics';
 import { DataServiceDefinition } from '../../src/grpc/definition';
 import { httpRequest } from '../helpers/httpClient';
 import { collect, memoryLogger, request } from '../helpers/server';
+import { Principals } from '../../src/core/principals';
 
 /**
  * The guards: an exception thrown anywhere on a request's path ends that
@@ -51,7 +52,13 @@ const handlers: Partial<DataServiceServer> = {
 beforeAll(async () => {
   const config = parseConfig({});
   server = new Server({
-    interceptors: serverInterceptors({ config, logger: log.logger, metrics: new Metrics(), isDraining: () => false, authTokens: [] }),
+    interceptors: serverInterceptors({
+      config,
+      logger: log.logger,
+      metrics: new Metrics(),
+      isDraining: () => false,
+      principals: Principals.fromConfig(config.auth),
+    }),
   });
   server.addService(DataServiceDefinition, handlers as DataServiceServer);
   const port = await new Promise<number>((resolve, reject) =>

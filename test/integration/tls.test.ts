@@ -41,6 +41,7 @@ beforeAll(async () => {
   await certs.leaf('frontend', 'ca', { client: true });
   await certs.leaf('intruder', 'rogue', { client: true, cn: 'frontend' });
   await certs.leaf('stale', 'ca', { client: true, cn: 'frontend', expired: true });
+  await certs.leaf('stranger', 'ca', { client: true, cn: 'stranger' });
 }, 60_000);
 
 afterEach(() => {
@@ -178,6 +179,21 @@ describe('mTLS: --tls-client-ca requires a client certificate signed by that CA'
     expect(await pythonGenerate(server.grpcPort, { ca: 'ca.pem' })).toBe(PROMPT);
     expect(await pythonGenerate(server.grpcPort, { ca: 'ca.pem', cert: 'frontend.pem', key: 'frontend.key' })).toBe(PROMPT);
     expect(await curl(server.httpPort, '/healthz', ['--cacert', certs.file('ca.pem')])).toBe('200');
+  });
+
+  it('a certificate whose CN names a principal authenticates as it, with no bearer token; one naming no principal is refused', async () => {
+    const tls = { certFile: certs.file('server.pem'), keyFile: certs.file('server.key'), clientCaFile: certs.file('ca.pem') };
+    const server = await serveProcess({ ...CONFIG, tls, auth: { principals: [{ name: 'frontend' }] } });
+    servers.push(server);
+    expect(await pythonGenerate(server.grpcPort, { ca: 'ca.pem', cert: 'frontend.pem', key: 'frontend.key' })).toBe(PROMPT);
+    expect(await pythonGenerate(server.grpcPort, { ca: 'ca.pem', cert: 'stranger.pem', key: 'stranger.key' })).toEqual({
+      code: 'UNAUTHENTICATED',
+      details: 'missing or invalid bearer token',
+    });
+    const ca = ['--cacert', certs.file('ca.pem')];
+    const as = (name: string) => [...ca, '--cert', certs.file(`${name}.pem`), '--key', certs.file(`${name}.key`)];
+    expect(await curl(server.httpPort, '/v1/models', as('frontend'))).toBe('200');
+    expect(await curl(server.httpPort, '/v1/models', as('stranger'))).toBe('401');
   });
 
   it('the CLI client takes --ca, --cert and --key', async () => {

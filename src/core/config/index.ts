@@ -130,8 +130,8 @@ export function parseConfig(raw: unknown): Config {
   }
   const { auth } = parsed;
   for (const protect of ['protectMetrics', 'protectReflection'] as const) {
-    if (auth[protect] && auth.tokens.length === 0 && auth.tokensEnv === undefined) {
-      throw new ConfigError(`auth.${protect}: true needs bearer tokens (auth.tokens or auth.tokensEnv) to check`);
+    if (auth[protect] && auth.tokens.length === 0 && auth.tokensEnv === undefined && auth.principals.length === 0) {
+      throw new ConfigError(`auth.${protect}: true needs bearer tokens (auth.tokens, auth.tokensEnv or auth.principals) to check`);
     }
   }
   return { ...parsed, models, defaultModel, deadlines: mergeDeadlines(parsed.deadlines), tls: resolveTls(parsed.tls) };

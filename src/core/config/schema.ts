@@ -86,8 +86,9 @@ export const keepaliveSchema = section('HTTP/2 keepalive pings from the server t
   timeoutMs: duration('Close the connection if the ping is not answered within this.', 20_000, 10),
 });
 
-export const authSchema = section('Optional bearer-token auth; with no tokens configured every call is allowed.', {
-  tokens: z
+/** Bearer tokens: strings of at least 16 characters. */
+function tokenList(description: string) {
+  return z
     .array(z.string({ error: () => 'must be a string of at least 16 characters' }), {
       error: () => 'must be an array of strings of at least 16 characters',
     })
@@ -97,12 +98,44 @@ export const authSchema = section('Optional bearer-token auth; with no tokens co
       }
     })
     .default([])
-    .describe('Accepted tokens, at least 16 characters each. Prefer tokensEnv: a config file is easy to leak. Default none.'),
-  tokensEnv: z
+    .describe(description);
+}
+
+function envName(description: string) {
+  return z
     .string({ error: () => 'must be the name of an environment variable' })
     .regex(ENV_NAME, { error: () => 'must be the name of an environment variable' })
     .optional()
-    .describe('Name of an environment variable holding accepted tokens, comma-separated. Default none.'),
+    .describe(description);
+}
+
+const PRINCIPAL_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+export const principalSchema = z.strictObject(
+  {
+    name: z
+      .string({ error: (issue) => `must be 1 to 64 characters from [A-Za-z0-9._-], got ${JSON.stringify(issue.input)}` })
+      .regex(PRINCIPAL_NAME, { error: (issue) => `must be 1 to 64 characters from [A-Za-z0-9._-], got ${JSON.stringify(issue.input)}` })
+      .describe("The principal: on its calls' log lines and metrics, and the subject CN of its client certificate under mTLS."),
+    tokens: tokenList('Its bearer tokens. Default none (a client certificate only, under mTLS).'),
+    tokensEnv: envName('An environment variable holding more of its tokens, comma-separated. Default none.'),
+    streams: oneOf('Which streams it may read, cancel and reopen: "own" (those it created) or "all".', ['own', 'all'], 'own'),
+  },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys' ? 'unknown field (expected one of name, tokens, tokensEnv, streams)' : 'must be an object',
+  },
+);
+
+export const authSchema = section('Optional auth; with no tokens and no principals configured every call is allowed.', {
+  tokens: tokenList(
+    'Accepted tokens, at least 16 characters each, of the principal "default" (which may use every stream). Prefer tokensEnv: a config file is easy to leak. Default none.',
+  ),
+  tokensEnv: envName('Name of an environment variable holding more tokens of "default", comma-separated. Default none.'),
+  principals: z
+    .array(principalSchema, { error: () => 'must be an array of principals' })
+    .default([])
+    .describe('Callers who own their streams: another principal gets NOT_FOUND for them. Default none.'),
   protectMetrics: flag('Put /metrics behind the same bearer tokens (Prometheus then sends one: authorization.credentials).', false),
   protectReflection: flag('Put gRPC reflection behind the same bearer tokens (grpcurl then needs -H "authorization: Bearer ...").', false),
 });

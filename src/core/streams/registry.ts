@@ -83,6 +83,7 @@ export class StreamRegistry {
       abandonPolicy: options.abandonPolicy,
       promptTokens: options.promptTokens,
       fingerprint: options.fingerprint,
+      owner: options.owner,
       publishedResumable: options.publishedResumable,
     });
     this.live.set(id, stream);

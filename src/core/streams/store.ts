@@ -64,6 +64,8 @@ export interface CreateStreamOptions {
   promptTokens?: number;
   /** Identifies the request that started the stream, so a retry can attach to it. */
   fingerprint?: string;
+  /** The principal creating the stream (undefined with auth off); others may be refused it (see core/principals.ts). */
+  owner?: string;
   /** A published stream whose producer may come back (see StreamStore.reopen). */
   publishedResumable?: boolean;
   /** A finished stream with this id is replaced instead of ALREADY_EXISTS. */
@@ -77,6 +79,8 @@ export interface StreamInfo {
   readonly model: string;
   /** Identifies the request that started the stream (generations only). */
   readonly fingerprint: string | undefined;
+  /** The principal that created the stream; undefined with auth off. */
+  readonly owner: string | undefined;
   readonly abandonPolicy: AbandonPolicy;
 }
 

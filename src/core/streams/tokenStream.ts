@@ -16,6 +16,7 @@ export interface TokenStreamOptions {
   promptTokens?: number;
   /** Identifies the request that started the stream, so a retry can attach to it. */
   fingerprint?: string;
+  owner?: string;
   /** A published stream whose producer may come back within resumeGraceMs (see detach()). */
   publishedResumable?: boolean;
 }
@@ -32,6 +33,7 @@ export class TokenStream implements StreamWriter, StreamView {
   readonly id: string;
   readonly model: string;
   readonly fingerprint: string | undefined;
+  readonly owner: string | undefined;
   readonly abandonPolicy: AbandonPolicy;
   readonly publishedResumable: boolean;
   readonly createdAtMs = performance.now();
@@ -60,6 +62,7 @@ export class TokenStream implements StreamWriter, StreamView {
     this.id = options.id;
     this.model = options.model;
     this.fingerprint = options.fingerprint;
+    this.owner = options.owner;
     this.windowTokens = options.windowTokens;
     this.abandonPolicy = options.abandonPolicy;
     this.publishedResumable = options.publishedResumable ?? false;

@@ -2,6 +2,7 @@ import { type ServerInterceptor, ServerInterceptingCall, status as Status } from
 import type { Logger } from 'pino';
 import type { Metrics } from '../../server/metrics';
 import { callContextOf } from './context';
+import type { CallState } from '../../core/callContext';
 
 const CODE_NAMES = Object.fromEntries(
   Object.entries(Status)
@@ -23,7 +24,7 @@ function tokensIn(message: unknown): number {
 export function callLogInterceptor(logger: Logger, metrics: Metrics): ServerInterceptor {
   return (method, call) => {
     const startedMs = performance.now();
-    let requestId = '';
+    let state: CallState | undefined;
     let messagesOut = 0;
     let tokensOut = 0;
     let logged = false;
@@ -34,8 +35,14 @@ export function callLogInterceptor(logger: Logger, metrics: Metrics): ServerInte
       const codeName = CODE_NAMES[code] ?? String(code);
       metrics.calls.inc({ method: method.path, code: codeName });
       metrics.callSeconds.observe({ method: method.path }, durationMs / 1000);
+      const principal = state?.principal?.name;
+      if (principal !== undefined) {
+        metrics.principalCalls.inc({ principal, code: codeName });
+        if (tokensOut > 0) metrics.principalTokens.inc({ principal }, tokensOut);
+      }
       const line = {
-        requestId,
+        requestId: state?.requestId ?? '',
+        ...(principal !== undefined ? { principal } : {}),
         method: method.path,
         peer: call.getPeer(),
         code: codeName,
@@ -51,7 +58,8 @@ export function callLogInterceptor(logger: Logger, metrics: Metrics): ServerInte
       start(next) {
         next({
           onReceiveMetadata(metadata, nextMetadata) {
-            requestId = callContextOf(metadata).requestId;
+            // The auth interceptor, further down, names the principal in this same state.
+            state = callContextOf(metadata);
             nextMetadata(metadata);
           },
           onCancel() {

@@ -8,14 +8,15 @@ import { deadlineInterceptor } from './deadline';
 import { drainingInterceptor } from './draining';
 import { errorsInterceptor } from './errors';
 import { requestIdInterceptor } from './requestId';
+import type { Principals } from '../../core/principals';
 
 export interface ServerChainOptions {
   config: Config;
   logger: Logger;
   metrics: Metrics;
   isDraining: () => boolean;
-  /** Accepted bearer tokens; empty turns auth off. */
-  authTokens: readonly string[];
+  /** Who may call; none configured turns auth off. */
+  principals: Principals;
 }
 
 /**
@@ -29,7 +30,11 @@ export function serverInterceptors(options: ServerChainOptions): ServerIntercept
     callLogInterceptor(options.logger, options.metrics), // one line and the metrics per call, whatever ended it
     errorsInterceptor(options.logger), // a handler's crash goes out as INTERNAL, never UNKNOWN
     drainingInterceptor(options.isDraining), // UNAVAILABLE while shutting down
-    options.authTokens.length > 0 && authInterceptor(options.authTokens, options.config.auth), // UNAUTHENTICATED without a valid bearer token
+    options.principals.enabled &&
+      authInterceptor(options.principals, {
+        protectReflection: options.config.auth.protectReflection,
+        certificates: options.config.tls?.requireClientCert,
+      }), // UNAUTHENTICATED without a valid bearer token
     deadlineInterceptor(options.config), // default and maximum deadline, handed to the handler
   ];
   return chain.filter((interceptor): interceptor is ServerInterceptor => interceptor !== false);

@@ -7,6 +7,8 @@ export interface StreamMeta {
   live: boolean;
   model: string;
   fingerprint: string | undefined;
+  /** The principal that created the stream; undefined with auth off. */
+  owner: string | undefined;
   abandonPolicy: AbandonPolicy;
   /** A resumable published stream. */
   publishedResumable: boolean;
@@ -37,6 +39,7 @@ export function parseMeta(id: string, reply: unknown): StreamMeta | undefined {
     live: state === 'live',
     model: fields.get('model') ?? '',
     fingerprint: fields.get('fp') || undefined,
+    owner: fields.get('own') || undefined,
     abandonPolicy: policy,
     publishedResumable: fields.get('pub') === '1',
     promptTokens: Number(fields.get('prompt') ?? 0),

@@ -52,6 +52,7 @@ export class RedisMirror implements StreamView {
   readonly id: string;
   readonly model: string;
   readonly fingerprint: string | undefined;
+  readonly owner: string | undefined;
   readonly abandonPolicy: StreamMeta['abandonPolicy'];
   /** Which creation of the id this mirror reads ("" when it does not know). */
   private readonly incarnation: string;
@@ -81,6 +82,7 @@ export class RedisMirror implements StreamView {
     this.id = meta.id;
     this.model = meta.model;
     this.fingerprint = meta.fingerprint;
+    this.owner = meta.owner;
     this.abandonPolicy = meta.abandonPolicy;
     this.known = meta.nextSeq;
     this.incarnation = meta.incarnation;

@@ -12,7 +12,8 @@ import { createHash } from 'node:crypto';
  * (prompt tokens), inc (incarnation: unique per creation), created, next (the
  * next seq: tokens stored), lease (the producer's token), until (when the
  * lease runs out, ms), attached ("1" while a published stream's producer is
- * connected), end (the StreamEnd as JSON, once ended).
+ * connected), end (the StreamEnd as JSON, once ended), own (the principal
+ * that created it; empty with auth off).
  */
 
 export interface Script {
@@ -72,7 +73,8 @@ end
 /**
  * KEYS meta, log, readers. ARGV token, lease ms, retention ms, replace
  * finished ("1"), model, fingerprint, policy, pub, prompt tokens,
- * incarnation, lost-end template, channel, grace ms.
+ * incarnation, lost-end template, channel, grace ms, owner (a principal's
+ * name, or empty).
  * → {"ok"} | {"live"} | {"exists"}
  */
 export const CREATE = script(
@@ -88,7 +90,7 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 local lease_ms = tonumber(ARGV[2])
 redis.call('HSET', KEYS[1], 'state', 'live', 'model', ARGV[5], 'fp', ARGV[6], 'policy', ARGV[7], 'pub', ARGV[8],
   'prompt', ARGV[9], 'inc', ARGV[10], 'created', string.format('%d', now), 'next', '0', 'lease', ARGV[1],
-  'until', string.format('%d', now + lease_ms), 'attached', '1')
+  'until', string.format('%d', now + lease_ms), 'attached', '1', 'own', ARGV[14])
 redis.call('PEXPIRE', KEYS[1], lease_ms + tonumber(ARGV[3]))
 return {'ok'}
 `,

@@ -118,6 +118,7 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
       live: true,
       model: options.model,
       fingerprint: options.fingerprint,
+      owner: options.owner,
       abandonPolicy: options.abandonPolicy,
       publishedResumable: options.publishedResumable ?? false,
       promptTokens: options.promptTokens ?? 0,
@@ -142,6 +143,7 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
         lostTemplate(id),
         keys.channel,
         this.resumeGraceMs,
+        meta.owner ?? '',
       ],
     )) as string[];
     if (reply[0] === 'live') throw alreadyExists(id, 'live');
@@ -420,6 +422,10 @@ class RedisStreamView implements StreamView {
 
   get fingerprint(): string | undefined {
     return this.meta.fingerprint;
+  }
+
+  get owner(): string | undefined {
+    return this.meta.owner;
   }
 
   get abandonPolicy(): StreamMeta['abandonPolicy'] {

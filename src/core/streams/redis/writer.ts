@@ -65,6 +65,7 @@ export class RedisWriter implements StreamWriter {
   readonly id: string;
   readonly model: string;
   readonly fingerprint: string | undefined;
+  readonly owner: string | undefined;
   readonly abandonPolicy: AbandonPolicy;
   readonly publishedResumable: boolean;
   readonly promptTokens: number;
@@ -103,6 +104,7 @@ export class RedisWriter implements StreamWriter {
     this.id = meta.id;
     this.model = meta.model;
     this.fingerprint = meta.fingerprint;
+    this.owner = meta.owner;
     this.abandonPolicy = meta.abandonPolicy;
     this.publishedResumable = meta.publishedResumable;
     this.promptTokens = meta.promptTokens;
@@ -305,6 +307,7 @@ export class RedisWriter implements StreamWriter {
       live: this.settledEnd === undefined,
       model: this.model,
       fingerprint: this.fingerprint,
+      owner: this.owner,
       abandonPolicy: this.abandonPolicy,
       publishedResumable: this.publishedResumable,
       promptTokens: this.promptTokens,
