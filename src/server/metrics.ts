@@ -103,6 +103,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly connectionsRefused = new Counter({
+    name: 'tokenrelay_connections_refused_total',
+    help: 'Connections closed at once because the port had limits.maxConnections open, by port (grpc, http)',
+    labelNames: ['port'] as const,
+    registers: [this.registry],
+  });
+
   readonly tlsReloads = new Counter({
     name: 'tokenrelay_tls_reloads_total',
     help: 'Certificate reloads (SIGHUP), by result: ok, or error (the previous certificates stay in use)',

@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import type net from 'node:net';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
@@ -40,6 +41,22 @@ function allowStopButtonStorms(server: Server): void {
   if (!options) throw new Error('grpc-js no longer has Server.commonServerOptions: revisit allowStopButtonStorms');
   options.streamResetBurst = STREAM_RESET_BURST;
   options.streamResetRate = STREAM_RESET_RATE_PER_SECOND;
+}
+
+/**
+ * limits.maxConnections on the gRPC port: grpc-js has no option for it, so
+ * it is set on the net servers grpc-js listens with (Node closes a
+ * connection past `maxConnections` at once and emits 'drop'), reached, like
+ * the options above, through a grpc-js internal that is checked to exist.
+ */
+function capConnections(server: Server, max: number, onDrop: () => void): void {
+  const servers = (server as unknown as { http2Servers?: Map<net.Server, unknown> }).http2Servers;
+  if (!servers) throw new Error('grpc-js no longer has Server.http2Servers: revisit capConnections');
+  for (const listener of servers.keys()) {
+    if (listener.listenerCount('drop') > 0) continue;
+    listener.maxConnections = max;
+    listener.on('drop', onDrop);
+  }
 }
 
 export interface ServeOptions {
@@ -101,6 +118,8 @@ export class TokenRelayServer {
       // ping policy.
       'grpc.keepalive_time_ms': config.keepalive.timeMs,
       'grpc.keepalive_timeout_ms': config.keepalive.timeoutMs,
+      // One connection may not hold more calls than this; the rest of the capacity stays for others.
+      'grpc.max_concurrent_streams': config.limits.maxStreamsPerConnection,
     });
     allowStopButtonStorms(this.grpc);
     this.grpc.addService(DataServiceDefinition, createDataService(this.context));
@@ -158,6 +177,8 @@ export class TokenRelayServer {
         (error, port) => (error ? reject(error) : resolve(port)),
       );
     });
+    const { limits } = this.options.config;
+    capConnections(this.grpc, limits.maxConnections, () => this.metrics.connectionsRefused.inc({ port: 'grpc' }));
     const wantedHttpPort = this.options.httpPort === undefined ? 8080 : this.options.httpPort;
     if (wantedHttpPort !== null) {
       this.http = await startHttpSide({
@@ -179,6 +200,8 @@ export class TokenRelayServer {
         }),
       });
       this.httpPort = httpPort(this.http);
+      this.http.maxConnections = limits.maxConnections;
+      this.http.on('drop', () => this.metrics.connectionsRefused.inc({ port: 'http' }));
     }
     this.ready = true;
     this.updateHealth();

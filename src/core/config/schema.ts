@@ -15,6 +15,18 @@ export const limitsSchema = section('Request limits; past one is INVALID_ARGUMEN
   maxPromptBytes: integer('Most UTF-8 bytes of prompt plus message contents.', 65_536, 1, 1_073_741_824),
   maxMessageBytes: integer('Largest gRPC message (and HTTP body) the server receives, in bytes.', 4_194_304, 1024, 1_073_741_824),
   maxPublishTokens: integer('Most tokens one published stream may hold.', 2_097_152, 1, 1_000_000_000),
+  maxStreamsPerConnection: integer(
+    'Most calls one HTTP/2 connection may have open at once, sent to clients as SETTINGS_MAX_CONCURRENT_STREAMS (a client queues its calls past it), so one connection cannot take every stream.',
+    1000,
+    1,
+    1_000_000,
+  ),
+  maxConnections: integer(
+    'Most open connections on each port; a connection past it is closed at once and counted in tokenrelay_connections_refused_total.',
+    10_000,
+    1,
+    1_000_000,
+  ),
 });
 
 /** Where streams live. */
