@@ -14,7 +14,11 @@ export function leaveWhenDraining(context: ServiceContext, reader: StreamReader,
   if (!context.store.shared || reader.stream.abandonPolicy === 'cancel') return () => undefined;
   const onDrain = () => {
     if (reader.isClosed || reader.atEnd) return;
-    leave(new StreamFailure(StatusCode.UNAVAILABLE, 'the server is shutting down; resume this stream on another replica'));
+    leave(
+      new StreamFailure(StatusCode.UNAVAILABLE, 'the server is shutting down; resume this stream on another replica', {
+        reason: 'SERVER_DRAINING',
+      }),
+    );
     reader.close();
   };
   if (context.draining.aborted) {

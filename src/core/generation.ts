@@ -1,4 +1,4 @@
-import { StatusCode, StreamFailure, asFailure } from './streams/status';
+import { StatusCode, asFailure, fieldFailure } from './streams/status';
 import type { StreamView, StreamWriter } from './streams/store';
 import type { CallContext } from './callContext';
 import type { ServiceContext } from './context';
@@ -35,18 +35,26 @@ export async function startGeneration(context: ServiceContext, input: GenerateIn
     const existing = await context.store.find(streamId);
     // Another principal's stream is never attached to nor started again.
     if (existing && !mayAccess(principal, existing.owner)) {
-      throw new StreamFailure(
+      throw fieldFailure(
         StatusCode.ALREADY_EXISTS,
-        `stream_id: stream ${JSON.stringify(streamId)} exists and was started by a different request`,
+        'stream_id',
+        `stream ${JSON.stringify(streamId)} exists and was started by a different request`,
+        {
+          reason: 'STREAM_ALREADY_EXISTS',
+        },
       );
     }
     // A finished stream is replayed to an identical retry; a failed one is started again.
     if (existing && !existing.end?.failure) {
       if (existing.fingerprint === fingerprint) return { stream: existing };
       const state = existing.end ? 'exists' : 'is live';
-      throw new StreamFailure(
+      throw fieldFailure(
         StatusCode.ALREADY_EXISTS,
-        `stream_id: stream ${JSON.stringify(streamId)} ${state} and was started by a different request`,
+        'stream_id',
+        `stream ${JSON.stringify(streamId)} ${state} and was started by a different request`,
+        {
+          reason: 'STREAM_ALREADY_EXISTS',
+        },
       );
     }
   }

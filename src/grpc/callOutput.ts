@@ -1,6 +1,8 @@
 import type { Metadata, ServerDuplexStream, ServerWritableStream } from '@grpc/grpc-js';
+import type { StreamFailure } from '../core/streams/status';
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import { OutputState } from '../core/outputState';
+import { failureStatus } from './status';
 
 type WritableCall = ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
 
@@ -43,8 +45,8 @@ export class CallOutput<Message = TokenChunk> {
     if (this.state.finish()) this.call.end();
   }
 
-  /** Ends the call with a status (and trailers). */
-  fail(code: number, details: string, metadata?: Metadata): void {
-    if (this.state.finish()) this.call.emit('error', { code, details, ...(metadata ? { metadata } : {}) });
+  /** Ends the call with the failure's status, its details in the trailers (added to the given ones). */
+  fail(failure: StreamFailure, trailers?: Metadata): void {
+    if (this.state.finish()) this.call.emit('error', failureStatus(failure, trailers));
   }
 }

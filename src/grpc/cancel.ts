@@ -9,7 +9,9 @@ import { callContextOf } from './interceptors/context';
 export function cancel(context: ServiceContext) {
   return (call: ServerUnaryCall<CancelRequest, CancelResponse>, callback: sendUnaryData<CancelResponse>) => {
     const { streamId } = call.request;
-    const failure = new StreamFailure(StatusCode.CANCELLED, `stream ${streamId} was cancelled by a Cancel call`);
+    const failure = new StreamFailure(StatusCode.CANCELLED, `stream ${streamId} was cancelled by a Cancel call`, {
+      reason: 'STREAM_CANCELLED',
+    });
     stopStream(context, streamId, failure, callContextOf(call.metadata).principal).then(
       (cancelled) => callback(null, { streamId, cancelled }),
       (error: unknown) => callback(toServiceError(error)),

@@ -1,5 +1,6 @@
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { DataServiceService, type PublishRequest } from '../gen/tokenrelay/v1/data_service';
+import { StatusCode, StreamFailure } from '../core/streams/status';
 import { encodeTokenChunk } from './tokenChunkEncoder';
 
 /**
@@ -21,6 +22,11 @@ export class UndecodableRequest {
 
   get message(): string {
     return this.field ? `${this.field}: ${this.reason}` : `request: not a valid ${this.typeName} message: ${this.reason}`;
+  }
+
+  /** INVALID_ARGUMENT naming the field, or the whole `request` when no field is known. */
+  failure(): StreamFailure {
+    return new StreamFailure(StatusCode.INVALID_ARGUMENT, this.message, { field: this.field ?? 'request' });
   }
 }
 

@@ -61,24 +61,23 @@ export async function followStream(
       deadlineTimer = setTimeout(() => {
         const failure = deadlineFailure();
         if (owner?.fail(failure)) return; // the pump ends the call with it
-        output.fail(failure.code, failure.message);
+        output.fail(failure);
         openedReader.close();
       }, deadlineMs - Date.now());
     }
-    stopFollowing = leaveWhenDraining(context, openedReader, (failure) => output.fail(failure.code, failure.message));
+    stopFollowing = leaveWhenDraining(context, openedReader, (failure) => output.fail(failure));
     const end = await pumpStream(
       reader,
       tokenChunkOutput(reader.stream.id, (chunk) => output.write(chunk), output),
       context.config.streams,
     );
-    if (end?.failure) output.fail(end.failure.code, end.failure.message, streamEndedTrailer());
+    if (end?.failure) output.fail(end.failure, streamEndedTrailer());
     else output.end();
   } catch (error) {
     if (!(error instanceof StreamFailure)) {
       context.logger.error({ err: error, requestId: callContextOf(call.metadata).requestId }, 'handler failed');
     }
-    const failure = asFailure(error);
-    output.fail(failure.code, failure.message);
+    output.fail(asFailure(error));
   } finally {
     clearTimeout(deadlineTimer);
     stopFollowing?.();

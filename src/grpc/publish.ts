@@ -203,7 +203,11 @@ class PublishCall {
       const failure = asFailure(error);
       // A broken producer must not leave its consumers waiting forever.
       this.endingByPublisher = true;
-      this.stream?.fail(new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${this.stream.id} failed: ${failure.message}`));
+      this.stream?.fail(
+        new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${this.stream.id} failed: ${failure.message}`, {
+          reason: 'PRODUCER_LOST',
+        }),
+      );
       this.reply(failure);
     }
   }

@@ -51,9 +51,8 @@ class Session {
       try {
         this.onMessage(message);
       } catch (error) {
-        const failure = asFailure(error);
         this.closeAll();
-        this.output.fail(failure.code, failure.message);
+        this.output.fail(asFailure(error));
       }
     });
     this.call.on('end', () => {
@@ -78,7 +77,11 @@ class Session {
     if (message.cancel) {
       // Cancelling a generation that already ended is a harmless race.
       const generation = this.generations.get(requestId);
-      if (generation) this.cancel(generation, new StreamFailure(StatusCode.CANCELLED, `request ${requestId} was cancelled by the session`));
+      if (generation)
+        this.cancel(
+          generation,
+          new StreamFailure(StatusCode.CANCELLED, `request ${requestId} was cancelled by the session`, { reason: 'STREAM_CANCELLED' }),
+        );
       return;
     }
     if (this.generations.has(requestId)) {

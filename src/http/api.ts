@@ -4,10 +4,11 @@ import type { TLSSocket } from 'node:tls';
 import { type Principals, identify } from '../core/principals';
 import { requestIdFrom } from '../core/requestId';
 import { CallState } from '../core/callContext';
+import { StatusCode, StreamFailure } from '../core/streams/status';
 import { cancelStream } from './cancelStream';
 import { chatCompletions } from './chatCompletions';
 import type { HttpCall, HttpContext, HttpHandler } from './context';
-import { HttpError, sendError, toHttpError } from './errors';
+import { HttpError, fromFailure, sendError, toHttpError } from './errors';
 import { listModels } from './models';
 import { servePage } from './page';
 import { streamEvents } from './streamEvents';
@@ -84,7 +85,9 @@ export function createHttpApi(options: HttpApiOptions): HttpApi {
       const route = resolve(routes, request.method ?? 'GET', url.pathname, call);
       if (!route) return false;
       if (!route.open) {
-        if (options.isDraining()) throw new HttpError(503, 'the server is shutting down', { code: 'unavailable' });
+        if (options.isDraining()) {
+          throw fromFailure(new StreamFailure(StatusCode.UNAVAILABLE, 'the server is shutting down', { reason: 'SERVER_DRAINING' }));
+        }
         if (principals.enabled) {
           const socket = request.socket as TLSSocket;
           // A certificate names a principal only where every client's is verified (required mTLS).

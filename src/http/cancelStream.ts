@@ -16,7 +16,7 @@ export function cancelStream(context: HttpContext): HttpHandler {
     const cancelled = await stopStream(
       context,
       id,
-      new StreamFailure(StatusCode.CANCELLED, `stream ${id} was cancelled by DELETE /v1/streams/${id}`),
+      new StreamFailure(StatusCode.CANCELLED, `stream ${id} was cancelled by DELETE /v1/streams/${id}`, { reason: 'STREAM_CANCELLED' }),
       call.context.principal,
     );
     sendJson(call.response, 200, { id, object: 'stream', cancelled });

@@ -1,5 +1,5 @@
 import { type Chunk, pumpStream } from '../core/pump';
-import { StatusCode, type StreamFailure, fieldFailure } from '../core/streams/status';
+import { StatusCode, type StreamFailure, fieldFailure, reasonOf } from '../core/streams/status';
 import type { StreamReader, StreamView } from '../core/streams/store';
 import { leaveWhenDraining } from '../core/draining';
 import { requireStream } from '../core/lookup';
@@ -80,7 +80,9 @@ function formatEvent(chunk: Chunk): string {
 }
 
 function errorEvent(failure: StreamFailure): string {
-  return sseEvent(JSON.stringify({ code: codeName(failure.code), message: failure.message }), { event: 'error' });
+  return sseEvent(JSON.stringify({ code: codeName(failure.code), reason: reasonOf(failure), message: failure.message }), {
+    event: 'error',
+  });
 }
 
 /**

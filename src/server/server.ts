@@ -291,7 +291,7 @@ export class TokenRelayServer {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const unfinished = this.store.activeCount;
-    this.store.failAll(new StreamFailure(StatusCode.UNAVAILABLE, 'the server is shutting down'));
+    this.store.failAll(new StreamFailure(StatusCode.UNAVAILABLE, 'the server is shutting down', { reason: 'SERVER_DRAINING' }));
     // Let the handlers write the statuses of the streams just ended, then close.
     await new Promise((resolve) => setTimeout(resolve, 50));
     await new Promise<void>((resolve) => {

@@ -12,7 +12,7 @@ const GRPC_PYTHON_PLUGIN = '/usr/bin/grpc_python_plugin';
 const PYTHON = '/usr/bin/python3';
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const CLIENT_SCRIPT = path.join(REPO_ROOT, 'test', 'polyglot', 'client.py');
-const PROTO_FILE = 'tokenrelay/v1/data_service.proto';
+const PROTO_FILES = ['tokenrelay/v1/data_service.proto', 'google/rpc/status.proto', 'google/rpc/error_details.proto'];
 
 /** Python stubs generated into a temporary directory, and a way to run test/polyglot/client.py with them. */
 export class PythonClient {
@@ -28,7 +28,7 @@ export class PythonClient {
       `--python_out=${stubDir}`,
       `--grpc_out=${stubDir}`,
       `--plugin=protoc-gen-grpc=${GRPC_PYTHON_PLUGIN}`,
-      PROTO_FILE,
+      ...PROTO_FILES,
     ];
     const generated = await run(PROTOC, args, { cwd: REPO_ROOT, timeoutMs: 20_000 });
     if (generated.code !== 0) throw new Error(`generating the Python stubs failed: ${describeRun(PROTOC, args, generated)}`);

@@ -1,5 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { collect, request, startTestServer, type TestServer } from '../helpers/server';
+import { detailsOf } from '../helpers/statusDetails';
 
 let t: TestServer;
 beforeAll(async () => (t = await startTestServer({ limits: { maxPromptBytes: 1000, maxMessageBytes: 64 * 1024 } })));
@@ -26,6 +27,18 @@ describe('bad input to Generate', () => {
     expect(error?.code).toBe(code);
     expect(error?.details).toMatch(message);
     expect(tokens).toEqual([]);
+    // The same status as a google.rpc.Status: its reason, and for INVALID_ARGUMENT the field the message names.
+    const details = detailsOf(error);
+    expect(details).toMatchObject({ code, message: error?.details });
+    const field = error?.details.slice(0, error.details.indexOf(': ')) ?? '';
+    if (code === status.INVALID_ARGUMENT) {
+      expect(details.errorInfo).toEqual({ reason: 'INVALID_ARGUMENT', domain: 'tokenrelay', metadata: {} });
+      expect(details.badRequest?.fieldViolations).toEqual([{ field, description: error?.details.slice(field.length + 2), reason: '' }]);
+    } else {
+      expect(details.errorInfo?.reason).toBe('MODEL_NOT_FOUND');
+      expect(details.badRequest).toBeUndefined();
+    }
+    expect(details.retryDelayMs).toBeUndefined();
   });
 
   it('an oversize message is RESOURCE_EXHAUSTED and the server keeps serving', async () => {

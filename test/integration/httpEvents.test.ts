@@ -150,7 +150,7 @@ describe('GET /v1/streams/{id}/events', () => {
     const notNumber = await httpRequest(port, '/v1/streams/finished-1/events', { headers: { 'Last-Event-ID': 'seven' } });
     expectOpenAiError(notNumber, 400, { param: 'Last-Event-ID', code: 'invalid_argument' });
     expectOpenAiError(await httpRequest(port, '/v1/streams/finished-1/events?from_seq=-1'), 400, { param: 'from_seq' });
-    expectOpenAiError(await httpRequest(port, '/v1/streams/no-such-stream/events'), 404, { param: 'stream_id', code: 'not_found' });
+    expectOpenAiError(await httpRequest(port, '/v1/streams/no-such-stream/events'), 404, { param: 'stream_id', code: 'stream_not_found' });
   });
 });
 
@@ -286,14 +286,18 @@ describe('disconnects and cancel behave as in gRPC', () => {
 
     const last = (await follower.rest()).at(-1)!;
     expect(last.event).toBe('error');
-    expect(JSON.parse(last.data)).toEqual({ code: 'cancelled', message: expect.stringContaining('cancelled by DELETE') });
+    expect(JSON.parse(last.data)).toEqual({
+      code: 'cancelled',
+      reason: 'STREAM_CANCELLED',
+      message: expect.stringContaining('cancelled by DELETE'),
+    });
 
     expect((await httpRequest(port, '/v1/streams/to-delete', { method: 'DELETE' })).json()).toEqual({
       id: 'to-delete',
       object: 'stream',
       cancelled: false,
     });
-    expectOpenAiError(await httpRequest(port, '/v1/streams/never-was', { method: 'DELETE' }), 404, { code: 'not_found' });
+    expectOpenAiError(await httpRequest(port, '/v1/streams/never-was', { method: 'DELETE' }), 404, { code: 'stream_not_found' });
   });
 
   it('a reader that stops reading pauses the producer (write() and drain); when it reads again every token arrives in order', async () => {
@@ -343,12 +347,13 @@ describe('shutting down', () => {
     await connection.next();
     const stopped = draining.close();
     const refused = await httpRequest(drainingPort, '/v1/models');
-    expectOpenAiError(refused, 503, { code: 'unavailable' });
+    expectOpenAiError(refused, 503, { code: 'server_draining' });
+    expect(refused.headers['retry-after']).toBe('1');
     expect(refused.json().error.type).toBe('server_error');
     expect((await httpRequest(drainingPort, '/readyz')).status).toBe(503);
     const last = (await connection.rest()).at(-1)!;
     expect(JSON.parse(last.data)).toEqual({
-      error: { message: 'the server is shutting down', type: 'server_error', param: null, code: 'unavailable' },
+      error: { message: 'the server is shutting down', type: 'server_error', param: null, code: 'server_draining' },
     });
     await stopped;
   });

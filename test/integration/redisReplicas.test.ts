@@ -173,6 +173,7 @@ it('a producer that stops renewing its lease is lost: a reader on B gets the exa
   const tookMs = performance.now() - diedAt;
   expect(end.failure?.code).toBe(StatusCode.UNAVAILABLE);
   expect(end.failure?.message).toMatch(/^producer lost/);
+  expect(end.failure?.details.reason).toBe('PRODUCER_LOST');
   expect(end.usage.completionTokens).toBe(2);
   expect(tookMs).toBeLessThan(1000 + 334 + 300);
 });

@@ -1,4 +1,4 @@
-import { Metadata, status } from '@grpc/grpc-js';
+import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { createClient } from '../../src/client';
 import type { TokenRelayError } from '../../src/client/errors';
 import { DataServiceClient, type TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
@@ -9,6 +9,7 @@ import { SseConnection } from '../helpers/httpSse';
 import { type ServerProcess, serveProcess } from '../helpers/process';
 import { RedisServer } from '../helpers/redis';
 import { collect, request } from '../helpers/server';
+import { detailsOf } from '../helpers/statusDetails';
 import { TcpProxy } from '../helpers/tcpProxy';
 import { simPrefix } from '../helpers/tokens';
 
@@ -158,6 +159,8 @@ it('an embedded producer dies: SIGKILL A; a reader on B gets the exact prefix, t
     const { tokens, error, at } = await followed;
     expect(error?.code).toBe(status.UNAVAILABLE);
     expect(error?.details).toMatch(/^producer lost/);
+    // Read from the stream log on B, the failure keeps its reason: B never saw A's StreamFailure.
+    expect(detailsOf(error as ServiceError)).toMatchObject({ errorInfo: { reason: 'PRODUCER_LOST' }, retryDelayMs: 1000 });
     expect(tokens.length).toBeGreaterThan(10);
     expect(tokens).toEqual(simPrefix(4, tokens.length));
     expect(at - killedAt).toBeLessThan(LEASE_MS + LEASE_MS / 3 + 500);

@@ -3,21 +3,25 @@
 Usage: python3 client.py ADDRESS STUB_DIR < plan.json
 
 STUB_DIR holds the modules protoc wrote for proto/tokenrelay/v1/data_service.proto
-(--python_out and grpc_python_plugin's --grpc_out). The plan on stdin says what
+(--python_out and grpc_python_plugin's --grpc_out) and for proto/google/rpc
+(--python_out). The plan on stdin says what
 to ask for:
 
-  {"generate": {"model": "echo", "prompt": "..."},
+  {"generate": {"model": "echo", "prompt": "...", "max_tokens": 5, "token": "..."},
    "session": [{"request_id": "a", "model": "echo", "prompt": "..."}, ...],
    "ping": {"request_id": "p", "nonce": 42},
    "timeout_s": 10,
    "tls": {"ca": "ca.pem", "cert": "client.pem", "key": "client.key"}}
 
-Only "generate" is required. With "tls" the channel is TLS, trusting "ca",
-with the client certificate if "cert" and "key" are given. A Generate that
-fails is recorded as {"error": {"code": ..., "details": ...}}.
+Only "generate" is required; its "token" goes as a bearer token. With "tls"
+the channel is TLS, trusting "ca", with the client certificate if "cert" and
+"key" are given. A Generate that fails is recorded as
+{"error": {"code": ..., "details": ..., "status_details": ...}}, the last being
+the google.rpc.Status of its grpc-status-details-bin trailer, decoded.
 
 The script only records what the server answered, as one JSON document on
-stdout; the jest test (test/integration/polyglot.test.ts) makes the assertions.
+stdout; the jest tests (test/integration/polyglot.test.ts and others) make the
+assertions.
 """
 
 import json
@@ -38,12 +42,42 @@ def chunk_json(pb2, chunk):
     }
 
 
+def status_details(error):
+    """The google.rpc.Status in the grpc-status-details-bin trailer, decoded with
+    the classes protoc made from proto/google/rpc, as any googleapis user would."""
+    from google.protobuf import json_format
+    from google.rpc import error_details_pb2, status_pb2
+
+    raw = dict(error.trailing_metadata() or ()).get("grpc-status-details-bin")
+    if raw is None:
+        return None
+    status = status_pb2.Status.FromString(raw)
+    details = []
+    for packed in status.details:
+        for kind in (error_details_pb2.ErrorInfo, error_details_pb2.BadRequest, error_details_pb2.RetryInfo):
+            if packed.Is(kind.DESCRIPTOR):
+                message = kind()
+                packed.Unpack(message)
+                value = json_format.MessageToDict(message, preserving_proto_field_name=True)
+                details.append({"type": kind.DESCRIPTOR.full_name, "value": value})
+    return {"code": status.code, "message": status.message, "details": details}
+
+
 def generate(grpc, pb2, stub, plan, timeout_s):
     request = pb2.GenerateRequest(model=plan["model"], prompt=plan["prompt"])
+    if "max_tokens" in plan:
+        request.max_tokens = plan["max_tokens"]
     try:
-        chunks = [chunk_json(pb2, chunk) for chunk in stub.Generate(request, timeout=timeout_s)]
+        metadata = [("authorization", "Bearer " + plan["token"])] if "token" in plan else None
+        chunks = [chunk_json(pb2, chunk) for chunk in stub.Generate(request, timeout=timeout_s, metadata=metadata)]
     except grpc.RpcError as error:
-        return {"error": {"code": error.code().name, "details": error.details()}}
+        return {
+            "error": {
+                "code": error.code().name,
+                "details": error.details(),
+                "status_details": status_details(error),
+            }
+        }
     return {"chunks": chunks, "tokens": [token for chunk in chunks for token in chunk["tokens"]]}
 
 

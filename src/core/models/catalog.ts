@@ -30,7 +30,9 @@ export class ModelCatalog {
     const model = this.byName.get(name || this.defaultModel);
     if (!model) {
       const known = [...this.byName.keys()].join(', ');
-      throw fieldFailure(StatusCode.NOT_FOUND, 'model', `no model named ${JSON.stringify(name)} (known: ${known})`);
+      throw fieldFailure(StatusCode.NOT_FOUND, 'model', `no model named ${JSON.stringify(name)} (known: ${known})`, {
+        reason: 'MODEL_NOT_FOUND',
+      });
     }
     return model;
   }

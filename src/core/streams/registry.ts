@@ -72,7 +72,9 @@ export class StreamRegistry {
       throw alreadyExists(id, 'live');
     }
     if (this.live.size >= this.options.maxActiveStreams) {
-      throw new StreamFailure(StatusCode.RESOURCE_EXHAUSTED, `too many live streams: the limit is ${this.options.maxActiveStreams}`);
+      throw new StreamFailure(StatusCode.RESOURCE_EXHAUSTED, `too many live streams: the limit is ${this.options.maxActiveStreams}`, {
+        reason: 'TOO_MANY_STREAMS',
+      });
     }
     this.retained.delete(id);
     const stream = new TokenStream({

@@ -87,7 +87,11 @@ export class TokenStream implements StreamWriter, StreamView {
   detach(): void {
     if (this.endState || !this.producerAttached) return;
     if (!this.publishedResumable) {
-      this.fail(new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${this.id} went away before half-closing`));
+      this.fail(
+        new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${this.id} went away before half-closing`, {
+          reason: 'PRODUCER_LOST',
+        }),
+      );
       return;
     }
     this.producerAttached = false;
@@ -96,6 +100,7 @@ export class TokenStream implements StreamWriter, StreamView {
         new StreamFailure(
           StatusCode.UNAVAILABLE,
           `the publisher of stream ${this.id} went away and did not resume within ${this.resumeGraceMs} ms`,
+          { reason: 'PRODUCER_LOST' },
         ),
       );
     }, this.resumeGraceMs);
@@ -246,12 +251,16 @@ export class TokenStream implements StreamWriter, StreamView {
     if (this.producerWake && !this.mustWait()) this.wakeProducer();
     if (this.readers.size > 0 || this.endState) return;
     if (this.abandonPolicy === 'cancel') {
-      this.fail(new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: its last consumer went away`));
+      this.fail(
+        new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: its last consumer went away`, { reason: 'STREAM_CANCELLED' }),
+      );
     } else if (this.abandonPolicy === 'grace') {
       this.graceTimer = setTimeout(() => {
         this.graceTimer = undefined;
         this.fail(
-          new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: no consumer re-attached within ${this.resumeGraceMs} ms`),
+          new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: no consumer re-attached within ${this.resumeGraceMs} ms`, {
+            reason: 'STREAM_CANCELLED',
+          }),
         );
       }, this.resumeGraceMs);
       this.graceTimer.unref();
@@ -314,6 +323,7 @@ export function pastTheEnd(stream: StreamView, fromSeq: number): StreamFailure {
     StatusCode.OUT_OF_RANGE,
     'from_seq',
     `${fromSeq} is past the end of finished stream ${stream.id}, which has ${stream.nextSeq} tokens`,
+    { reason: 'SEQ_OUT_OF_RANGE' },
   );
 }
 

@@ -29,6 +29,7 @@ export function watchPace(stream: StreamWriter, limits: PaceLimits): void {
           new StreamFailure(
             StatusCode.DEADLINE_EXCEEDED,
             `ttft_timeout_ms: no first token within ${limits.ttftMs} ms; the producer was stopped`,
+            { reason: 'MODEL_TIMEOUT' },
           ),
         );
         return;
@@ -42,6 +43,7 @@ export function watchPace(stream: StreamWriter, limits: PaceLimits): void {
         new StreamFailure(
           StatusCode.DEADLINE_EXCEEDED,
           `idle_timeout_ms: no token for ${limits.idleMs} ms after token ${stream.nextSeq - 1}; the producer was stopped`,
+          { reason: 'MODEL_TIMEOUT' },
         ),
       );
       return;

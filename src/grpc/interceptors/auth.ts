@@ -1,5 +1,7 @@
-import { type ServerInterceptor, ServerInterceptingCall, status as Status } from '@grpc/grpc-js';
+import { type ServerInterceptor, ServerInterceptingCall } from '@grpc/grpc-js';
 import { type Principals, identify } from '../../core/principals';
+import { StatusCode, StreamFailure } from '../../core/streams/status';
+import { failureStatus } from '../status';
 import { callContextOf } from './context';
 
 /** Health stays open for probes; reflection too (so grpcurl `list` works without a token) unless protected. */
@@ -36,7 +38,7 @@ export function authInterceptor(principals: Principals, options: AuthOptions = {
             if (principal) {
               callContextOf(metadata).principal = principal;
               nextMetadata(metadata);
-            } else call.sendStatus({ code: Status.UNAUTHENTICATED, details: 'missing or invalid bearer token' });
+            } else call.sendStatus(failureStatus(new StreamFailure(StatusCode.UNAUTHENTICATED, 'missing or invalid bearer token')));
           },
           onReceiveMessage(message, nextMessage) {
             if (allowed) nextMessage(message);

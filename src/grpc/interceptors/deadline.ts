@@ -1,5 +1,7 @@
-import { type Deadline, type ServerInterceptor, ServerInterceptingCall, status as Status } from '@grpc/grpc-js';
+import { type Deadline, type ServerInterceptor, ServerInterceptingCall } from '@grpc/grpc-js';
 import { type Config, deadlineFor } from '../../core/config';
+import { StatusCode, StreamFailure } from '../../core/streams/status';
+import { failureStatus } from '../status';
 import { callContextOf } from './context';
 
 const SERVICE_PREFIX = '/tokenrelay.v1.DataService/';
@@ -36,7 +38,7 @@ export function deadlineInterceptor(config: Config): ServerInterceptor {
               callContextOf(metadata).deadlineMs = effective;
               if (effective < clientDeadline) {
                 backstop = setTimeout(
-                  () => call.sendStatus({ code: Status.DEADLINE_EXCEEDED, details: 'deadline exceeded' }),
+                  () => call.sendStatus(failureStatus(new StreamFailure(StatusCode.DEADLINE_EXCEEDED, 'deadline exceeded'))),
                   Math.max(0, effective - now) + BACKSTOP_MS,
                 );
               }

@@ -1,4 +1,6 @@
-import { type ServerInterceptor, ServerInterceptingCall, status as Status } from '@grpc/grpc-js';
+import { type ServerInterceptor, ServerInterceptingCall } from '@grpc/grpc-js';
+import { StatusCode, StreamFailure } from '../../core/streams/status';
+import { failureStatus } from '../status';
 
 /**
  * While the server drains for shutdown, new calls get UNAVAILABLE at once so
@@ -11,7 +13,13 @@ export function drainingInterceptor(isDraining: () => boolean): ServerIntercepto
       start(next) {
         next({
           onReceiveMetadata() {
-            call.sendStatus({ code: Status.UNAVAILABLE, details: 'the server is shutting down; retry on another replica' });
+            call.sendStatus(
+              failureStatus(
+                new StreamFailure(StatusCode.UNAVAILABLE, 'the server is shutting down; retry on another replica', {
+                  reason: 'SERVER_DRAINING',
+                }),
+              ),
+            );
           },
           onReceiveMessage() {},
           onReceiveHalfClose() {},

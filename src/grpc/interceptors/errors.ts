@@ -1,7 +1,8 @@
 import { type ServerInterceptor, ServerInterceptingCall, status as Status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { UndecodableRequest } from '../definition';
-import { internalErrorMessage } from '../../core/streams/status';
+import { StatusCode, StreamFailure, internalErrorMessage } from '../../core/streams/status';
+import { STATUS_DETAILS_KEY, failureStatus } from '../status';
 import { callContextOf } from './context';
 
 /**
@@ -35,11 +36,11 @@ export function errorsInterceptor(logger: Logger): ServerInterceptor {
     let ended = false;
     /** This guard sent that status itself: nothing more goes out either. */
     let endedHere = false;
-    const end = (code: Status, details: string) => {
+    const end = (failure: StreamFailure) => {
       if (ended) return;
       ended = true;
       endedHere = true;
-      call.sendStatus({ code, details });
+      call.sendStatus(failureStatus(failure));
     };
     function guarded<Args extends unknown[]>(callback: (...args: Args) => void): (...args: Args) => void {
       return (...args) => {
@@ -48,7 +49,7 @@ export function errorsInterceptor(logger: Logger): ServerInterceptor {
           callback(...args);
         } catch (error) {
           logger.error({ err: error, requestId, method: method.path }, 'call failed inside the server');
-          end(Status.INTERNAL, internalErrorMessage(requestId));
+          end(new StreamFailure(StatusCode.INTERNAL, internalErrorMessage(requestId)));
         }
       };
     }
@@ -60,7 +61,7 @@ export function errorsInterceptor(logger: Logger): ServerInterceptor {
             nextMetadata(metadata);
           }),
           onReceiveMessage: guarded((message, nextMessage) => {
-            if (message instanceof UndecodableRequest) end(Status.INVALID_ARGUMENT, message.message);
+            if (message instanceof UndecodableRequest) end(message.failure());
             else nextMessage(message);
           }),
           onReceiveHalfClose: guarded((nextHalfClose) => nextHalfClose()),
@@ -72,10 +73,25 @@ export function errorsInterceptor(logger: Logger): ServerInterceptor {
       sendStatus(status, next) {
         if (endedHere) return;
         ended = true;
-        if (status.code !== Status.UNKNOWN) return next(status);
+        if (status.code === Status.OK) return next(status);
+        if (status.code !== Status.UNKNOWN) return next(withDetails(status));
         logger.error({ requestId, method: method.path, details: status.details }, 'handler failed');
-        next({ ...status, code: Status.INTERNAL, details: internalErrorMessage(requestId) });
+        next(failureStatus(new StreamFailure(StatusCode.INTERNAL, internalErrorMessage(requestId)), status.metadata ?? undefined));
       },
     });
   };
 }
+
+/**
+ * Every status that is not OK goes out with a google.rpc.Status in its
+ * trailers: one the handler or an interceptor built from its failure, or
+ * else one with the code's reason (a status grpc-js itself decided).
+ */
+function withDetails(status: SentStatus): SentStatus {
+  if (status.metadata?.get(STATUS_DETAILS_KEY).length) return status;
+  const failure = new StreamFailure(status.code as number as StatusCode, status.details ?? '');
+  return failureStatus(failure, status.metadata ?? undefined);
+}
+
+/** What an interceptor's sendStatus receives. */
+type SentStatus = Parameters<ServerInterceptingCall['sendStatus']>[0];

@@ -68,7 +68,10 @@ export class UpstreamModel implements ModelBackend {
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       if (error instanceof StreamFailure) {
-        throw new StreamFailure(error.code, `model ${JSON.stringify(name)}: ${http.redact(error.message)}`);
+        throw new StreamFailure(error.code, `model ${JSON.stringify(name)}: ${http.redact(error.message)}`, {
+          reason: 'MODEL_FAILED',
+          retryAfterMs: error instanceof UpstreamError ? error.retryAfterMs : undefined,
+        });
       }
       throw error;
     }

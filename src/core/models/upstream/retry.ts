@@ -49,7 +49,12 @@ export function withRetry<T>(attempt: (attemptNumber: number) => Promise<T>, opt
         if (signal.aborted) throw signal.reason;
         if (!(error instanceof UpstreamError) || !error.retryable) throw error;
         if (error.retriesLeft === 0) {
-          throw new UpstreamError(error.code, `${error.message} (gave up after ${error.attemptNumber} attempts)`, false);
+          throw new UpstreamError(
+            error.code,
+            `${error.message} (gave up after ${error.attemptNumber} attempts)`,
+            false,
+            error.retryAfterMs,
+          );
         }
         let delayMs: number;
         if (error.retryAfterMs !== undefined) {
@@ -58,6 +63,7 @@ export function withRetry<T>(attempt: (attemptNumber: number) => Promise<T>, opt
               error.code,
               `${error.message}; it asked to retry after ${error.retryAfterMs} ms, longer than retry.maxRetryAfterMs (${policy.maxRetryAfterMs} ms)`,
               false,
+              error.retryAfterMs,
             );
           }
           delayMs = error.retryAfterMs;

@@ -1,4 +1,4 @@
-import { type StatusCode, StreamFailure } from '../status';
+import { type FailureReason, type StatusCode, StreamFailure } from '../status';
 import type { FinishReason, StreamEnd } from '../tokenStream';
 
 /**
@@ -71,20 +71,29 @@ export function decodeEntry(raw: unknown): LogEntry {
 
 const REASONS = new Set<FinishReason>(['stop', 'length', 'cancelled', 'error']);
 
-/** The end as stored: {reason, usage: {promptTokens, completionTokens}, failure?: {code, message}}. */
+/** The end as stored: {reason, usage: {promptTokens, completionTokens}, failure?}; see storedFailure. */
 export function encodeEnd(end: StreamEnd): string {
   return JSON.stringify({
     reason: end.reason,
     usage: end.usage,
-    ...(end.failure ? { failure: { code: end.failure.code, message: end.failure.message } } : {}),
+    ...(end.failure ? { failure: storedFailure(end.failure) } : {}),
   });
 }
+
+/** A failure as stored: {code, message, reason?}, so every replica reports it with the same ErrorInfo reason. */
+export function storedFailure(failure: StreamFailure): { code: StatusCode; message: string; reason?: string } {
+  const { reason } = failure.details;
+  return { code: failure.code, message: failure.message, ...(reason ? { reason } : {}) };
+}
+
+/** What a stored reason may be: one written by this or a newer version (a reason this one does not know is kept). */
+const STORED_REASON = /^[A-Z][A-Z0-9_]{0,62}$/;
 
 export function decodeEnd(json: string, where: string): StreamEnd {
   let value: {
     reason?: unknown;
     usage?: { promptTokens?: unknown; completionTokens?: unknown };
-    failure?: { code?: unknown; message?: unknown };
+    failure?: { code?: unknown; message?: unknown; reason?: unknown };
   };
   try {
     value = JSON.parse(json);
@@ -103,7 +112,8 @@ export function decodeEnd(json: string, where: string): StreamEnd {
     const code = count(failure.code);
     if (code === undefined || code > 16 || typeof failure.message !== 'string')
       throw new CorruptEntry(where, 'its failure is not {code, message}');
-    end.failure = new StreamFailure(code as StatusCode, failure.message);
+    const reason = typeof failure.reason === 'string' && STORED_REASON.test(failure.reason) ? failure.reason : undefined;
+    end.failure = new StreamFailure(code as StatusCode, failure.message, reason ? { reason: reason as FailureReason } : {});
   }
   return end;
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { StatusCode, StreamFailure } from '../status';
+import { invalidField, StatusCode, StreamFailure } from '../status';
 import type { StreamReader, StreamView } from '../store';
 import { type StreamEnd, type TokenBatch, pastTheEnd } from '../tokenStream';
 import { CorruptEntry, decodeEntry, type LogEntry } from './codec';
@@ -114,7 +114,7 @@ export class RedisMirror implements StreamView {
 
   openReader(fromSeq: number): StreamReader {
     if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) {
-      throw new StreamFailure(StatusCode.INVALID_ARGUMENT, `from_seq: must be a non-negative integer, got ${fromSeq}`);
+      throw invalidField('from_seq', `must be a non-negative integer, got ${fromSeq}`);
     }
     if (this.settled && !this.settled.end.failure && fromSeq > this.settled.seq) throw pastTheEnd(this, fromSeq);
     if ((this.readers.size === 0 && this.tokens.length === 0 && !this.settled) || fromSeq < this.base) {
@@ -268,7 +268,11 @@ export class RedisMirror implements StreamView {
         this.fail(new StreamFailure(StatusCode.INTERNAL, `stream ${this.id}: ${error.message}`));
         return;
       }
-      this.fail(new StreamFailure(StatusCode.UNAVAILABLE, `the stream log is unavailable: ${(error as Error).message}`));
+      this.fail(
+        new StreamFailure(StatusCode.UNAVAILABLE, `the stream log is unavailable: ${(error as Error).message}`, {
+          reason: 'STORE_UNAVAILABLE',
+        }),
+      );
     }
   }
 
@@ -357,7 +361,11 @@ export class RedisMirror implements StreamView {
           this.schedulePoll();
         },
         (error: unknown) =>
-          this.fail(new StreamFailure(StatusCode.UNAVAILABLE, `the stream log is unavailable: ${(error as Error).message}`)),
+          this.fail(
+            new StreamFailure(StatusCode.UNAVAILABLE, `the stream log is unavailable: ${(error as Error).message}`, {
+              reason: 'STORE_UNAVAILABLE',
+            }),
+          ),
       );
     }, this.host.pollMs);
     this.pollTimer.unref();

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { StatusCode, StreamFailure, alreadyExists, notFound } from '../status';
 import type { CreateStreamOptions, StreamObserver, StreamReader, StreamStore, StreamView, StreamWriter } from '../store';
 import { type StreamEnd, pastTheEnd } from '../tokenStream';
-import type { CorruptEntry } from './codec';
+import { type CorruptEntry, storedFailure } from './codec';
 import { retainedKey, type StreamKeys, streamKeys } from './keys';
 import { RedisLink, type RedisLinkOptions } from './link';
 import { parseMeta, type StreamMeta } from './meta';
@@ -108,7 +108,9 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
   async create(options: CreateStreamOptions): Promise<StreamWriter> {
     this.checkReachable();
     if (this.writers.size >= this.options.maxActiveStreams) {
-      throw new StreamFailure(StatusCode.RESOURCE_EXHAUSTED, `too many live streams: the limit is ${this.options.maxActiveStreams}`);
+      throw new StreamFailure(StatusCode.RESOURCE_EXHAUSTED, `too many live streams: the limit is ${this.options.maxActiveStreams}`, {
+        reason: 'TOO_MANY_STREAMS',
+      });
     }
     const id = options.id || randomUUID();
     const keys = streamKeys(this.options.keyPrefix, id);
@@ -364,7 +366,10 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
   }
 
   private checkReachable(): void {
-    if (!this.link.ready) throw new StreamFailure(StatusCode.UNAVAILABLE, 'the stream store (redis) is unreachable; retry later');
+    if (!this.link.ready)
+      throw new StreamFailure(StatusCode.UNAVAILABLE, 'the stream store (redis) is unreachable; retry later', {
+        reason: 'STORE_UNAVAILABLE',
+      });
   }
 
   /** Sends every writer's waiting run and end: one pipeline for all the streams that appended in this turn. */
@@ -449,13 +454,15 @@ class RedisStreamView implements StreamView {
 function failureTemplate(failure: StreamFailure): string {
   return JSON.stringify({
     reason: failure.code === StatusCode.CANCELLED ? 'cancelled' : 'error',
-    failure: { code: failure.code, message: failure.message },
+    failure: storedFailure(failure),
   });
 }
 
 /** The end of a stream whose producer's lease ran out: what its readers see after its last stored token. */
 function lostTemplate(id: string): string {
   return failureTemplate(
-    new StreamFailure(StatusCode.UNAVAILABLE, `producer lost: the replica producing stream ${id} stopped renewing its lease`),
+    new StreamFailure(StatusCode.UNAVAILABLE, `producer lost: the replica producing stream ${id} stopped renewing its lease`, {
+      reason: 'PRODUCER_LOST',
+    }),
   );
 }

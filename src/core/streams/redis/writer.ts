@@ -176,7 +176,11 @@ export class RedisWriter implements StreamWriter {
   detach(): void {
     if (this.end || !this.attached) return;
     if (!this.publishedResumable) {
-      this.fail(new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${this.id} went away before half-closing`));
+      this.fail(
+        new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${this.id} went away before half-closing`, {
+          reason: 'PRODUCER_LOST',
+        }),
+      );
       return;
     }
     this.attached = false;
@@ -184,7 +188,9 @@ export class RedisWriter implements StreamWriter {
     const graceMs = this.host.resumeGraceMs;
     this.publisherGraceTimer = setTimeout(() => {
       this.fail(
-        new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${this.id} went away and did not resume within ${graceMs} ms`),
+        new StreamFailure(StatusCode.UNAVAILABLE, `the publisher of stream ${this.id} went away and did not resume within ${graceMs} ms`, {
+          reason: 'PRODUCER_LOST',
+        }),
       );
     }, graceMs);
     this.publisherGraceTimer.unref();
@@ -281,7 +287,9 @@ export class RedisWriter implements StreamWriter {
     if (this.done) return;
     if (message === 'e' && !this.endSent) {
       // Ended elsewhere (a Cancel on another replica): stop the producer now, then read how it ended.
-      this.controller.abort(new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} was ended on another replica`));
+      this.controller.abort(
+        new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} was ended on another replica`, { reason: 'STREAM_CANCELLED' }),
+      );
       this.reconcile();
     } else if (message.startsWith('x') && message.slice(1) !== this.token) {
       this.release();
@@ -395,7 +403,14 @@ export class RedisWriter implements StreamWriter {
         return;
       default:
         this.host.logger.error({ streamId: this.id, reply }, 'the stream log refused a write');
-        this.settle(this.localFailure(StatusCode.UNAVAILABLE, `stream ${this.id} is no longer in the stream log (${reason})`), 'here');
+        this.settle(
+          this.localFailure(
+            new StreamFailure(StatusCode.UNAVAILABLE, `stream ${this.id} is no longer in the stream log (${reason})`, {
+              reason: 'PRODUCER_LOST',
+            }),
+          ),
+          'here',
+        );
     }
   }
 
@@ -413,8 +428,13 @@ export class RedisWriter implements StreamWriter {
           const what = meta ? 'ended and its id was reused' : 'is gone from the stream log';
           this.settle(
             this.localFailure(
-              StatusCode.UNAVAILABLE,
-              `producer lost: stream ${this.id} ${what} while this replica could not renew its lease`,
+              new StreamFailure(
+                StatusCode.UNAVAILABLE,
+                `producer lost: stream ${this.id} ${what} while this replica could not renew its lease`,
+                {
+                  reason: 'PRODUCER_LOST',
+                },
+              ),
             ),
             'here',
           );
@@ -439,9 +459,11 @@ export class RedisWriter implements StreamWriter {
   /** Redis could not be reached (or did not answer in time): the stream ends here with UNAVAILABLE. */
   private storeFailed(error: unknown): void {
     if (this.settledEnd) return;
-    const failure = new StreamFailure(StatusCode.UNAVAILABLE, `the stream log is unavailable: ${(error as Error)?.message ?? error}`);
+    const failure = new StreamFailure(StatusCode.UNAVAILABLE, `the stream log is unavailable: ${(error as Error)?.message ?? error}`, {
+      reason: 'STORE_UNAVAILABLE',
+    });
     this.host.logger.warn({ streamId: this.id, err: error }, 'stream log write failed; the stream ends with UNAVAILABLE');
-    this.settle(this.localFailure(failure.code, failure.message), 'here');
+    this.settle(this.localFailure(failure), 'here');
   }
 
   /** A renewal that did not reach Redis: the lease may still run; the next renewal tries again. */
@@ -449,8 +471,7 @@ export class RedisWriter implements StreamWriter {
     this.host.logger.warn({ streamId: this.id, err: error }, 'lease renewal failed');
   }
 
-  private localFailure(code: StatusCode, message: string): StreamEnd {
-    const failure = new StreamFailure(code, message);
+  private localFailure(failure: StreamFailure): StreamEnd {
     return { reason: 'error', usage: { promptTokens: this.promptTokens, completionTokens: this.stored }, failure };
   }
 
@@ -478,7 +499,11 @@ export class RedisWriter implements StreamWriter {
         }
         if (!this.hadReaders) return; // nobody has read it yet: nobody left
         if (this.abandonPolicy === 'cancel') {
-          this.fail(new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: its last consumer went away`));
+          this.fail(
+            new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: its last consumer went away`, {
+              reason: 'STREAM_CANCELLED',
+            }),
+          );
         } else if (!this.abandonTimer) {
           const graceMs = this.host.resumeGraceMs;
           this.abandonTimer = setTimeout(() => {
@@ -487,7 +512,9 @@ export class RedisWriter implements StreamWriter {
               (count) => {
                 if (count > 0 || (this.host.mirrorOf(this.id)?.readerCount ?? 0) > 0) return;
                 this.fail(
-                  new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: no consumer re-attached within ${graceMs} ms`),
+                  new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: no consumer re-attached within ${graceMs} ms`, {
+                    reason: 'STREAM_CANCELLED',
+                  }),
                 );
               },
               () => undefined,
