@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { ModelCatalog } from './models/catalog';
 import type { Config } from './config';
 import type { StreamStore } from './streams/store';
+import type { PrincipalLimiter } from './principalLimits';
 
 /** What every handler needs: the stream store, the models, the config, a logger. */
 export interface ServiceContext {
@@ -9,6 +10,8 @@ export interface ServiceContext {
   readonly store: StreamStore;
   readonly models: ModelCatalog;
   readonly logger: Logger;
+  /** limits.perPrincipal: admits each new stream for its principal. */
+  readonly principalLimiter: PrincipalLimiter;
   /**
    * Aborted when the server starts draining. On a shared store, a consumer
    * following a resumable stream is then sent UNAVAILABLE at once, so it

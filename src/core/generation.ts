@@ -58,15 +58,23 @@ export async function startGeneration(context: ServiceContext, input: GenerateIn
       );
     }
   }
-  const writer = await context.store.create({
-    id: streamId || undefined,
-    model: model.description.name,
-    abandonPolicy: resumable ? 'grace' : 'cancel',
-    promptTokens: model.countPromptTokens(request),
-    fingerprint,
-    owner: principal?.name,
-    replaceFinished: true,
-  });
+  const admission = context.principalLimiter.admit(principal?.name, request.maxTokens);
+  let writer: StreamWriter;
+  try {
+    writer = await context.store.create({
+      id: streamId || undefined,
+      model: model.description.name,
+      abandonPolicy: resumable ? 'grace' : 'cancel',
+      promptTokens: model.countPromptTokens(request),
+      fingerprint,
+      owner: principal?.name,
+      replaceFinished: true,
+    });
+  } catch (error) {
+    admission.release();
+    throw error;
+  }
+  admission.bind(writer);
   watchPace(writer, pace);
   // Set after the fingerprint: an identical retry with a later deadline is still the same request.
   const bounded = Number.isFinite(deadlineMs) ? { ...request, deadlineMs } : request;

@@ -130,13 +130,21 @@ class PublishCall {
       const reopened = await this.context.store.reopen(streamId);
       if (reopened) return reopened;
     }
-    return this.context.store.create({
-      id: streamId,
-      model: model || 'external',
-      abandonPolicy: 'keep',
-      publishedResumable: resumable,
-      owner: principal?.name,
-    });
+    const admission = this.context.principalLimiter.admit(principal?.name, 0);
+    try {
+      const writer = await this.context.store.create({
+        id: streamId,
+        model: model || 'external',
+        abandonPolicy: 'keep',
+        publishedResumable: resumable,
+        owner: principal?.name,
+      });
+      admission.bind(writer);
+      return writer;
+    } catch (error) {
+      admission.release();
+      throw error;
+    }
   }
 
   private append(stream: StreamWriter, chunk: TokenChunk): void {

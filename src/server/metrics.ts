@@ -36,6 +36,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly principalRefused = new Counter({
+    name: 'tokenrelay_principal_refused_total',
+    help: 'New streams refused by limits.perPrincipal, by principal and limit (streams: maxConcurrentStreams; tokens: tokensPerMinute)',
+    labelNames: ['principal', 'limit'] as const,
+    registers: [this.registry],
+  });
+
   readonly tokensRelayed = new Counter({
     name: 'tokenrelay_tokens_relayed_total',
     help: 'Tokens sent to consumers',

@@ -16,6 +16,7 @@ import type { StreamStore } from '../core/streams/store';
 import type { Config } from '../core/config';
 import { httpPort, startHttpSide } from './httpServer';
 import { Metrics } from './metrics';
+import { PrincipalLimiter } from '../core/principalLimits';
 import { Principals } from '../core/principals';
 import { addReflection } from './reflection';
 import { TlsCertificates, type TlsMaterial } from './tls';
@@ -99,7 +100,18 @@ export class TokenRelayServer {
     this.store = options.store ?? this.createStore();
     this.store.observe(this.metrics.streamObserver());
     this.models = new ModelCatalog(config.models, config.defaultModel);
-    this.context = { config, logger, store: this.store, models: this.models, draining: this.drainingController.signal };
+    const principalLimiter = new PrincipalLimiter(config.limits.perPrincipal, (principal, limit) =>
+      this.metrics.principalRefused.inc({ principal, limit }),
+    );
+    this.store.observe(principalLimiter);
+    this.context = {
+      config,
+      logger,
+      store: this.store,
+      models: this.models,
+      draining: this.drainingController.signal,
+      principalLimiter,
+    };
     this.principals = Principals.fromConfig(config.auth);
     this.tls = config.tls && new TlsCertificates(config.tls);
     if (this.tls) this.certificateInUse(this.tls.current);

@@ -27,6 +27,23 @@ export const limitsSchema = section('Request limits; past one is INVALID_ARGUMEN
     1,
     1_000_000,
   ),
+  perPrincipal: section(
+    'Limits on each authenticated principal, on this process (with auth off there are no principals to limit). Past one is RESOURCE_EXHAUSTED with a RetryInfo (HTTP 429 with Retry-After).',
+    {
+      maxConcurrentStreams: integer(
+        'Most live streams one principal may have started (Generate, Publish, a session start, a chat completion); 0 for no limit.',
+        0,
+        0,
+        1_000_000,
+      ),
+      tokensPerMinute: integer(
+        'Completion tokens per minute for one principal, a token bucket: a generation takes its max_tokens when it starts and gets back what it did not use when it ends; 0 for no limit.',
+        0,
+        0,
+        1_000_000_000_000,
+      ),
+    },
+  ),
 });
 
 /** Where streams live. */
