@@ -25,6 +25,11 @@ function pack(typeName: string, value: Uint8Array): Any {
  * (RESOURCE_EXHAUSTED, UNAVAILABLE).
  */
 export function statusDetails(failure: StreamFailure): Buffer {
+  return Buffer.from(Status.encode({ code: failure.code, message: failure.message, details: failureDetails(failure) }).finish());
+}
+
+/** The typed details of a failure (see statusDetails), as a session's StreamError also carries them. */
+export function failureDetails(failure: StreamFailure): Any[] {
   const details: Any[] = [
     pack('google.rpc.ErrorInfo', ErrorInfo.encode({ reason: reasonOf(failure), domain: ERROR_DOMAIN, metadata: {} }).finish()),
   ];
@@ -40,7 +45,7 @@ export function statusDetails(failure: StreamFailure): Buffer {
     const retryDelay = { seconds: Math.floor(retryAfterMs / 1000), nanos: (retryAfterMs % 1000) * 1_000_000 };
     details.push(pack('google.rpc.RetryInfo', RetryInfo.encode({ retryDelay }).finish()));
   }
-  return Buffer.from(Status.encode({ code: failure.code, message: failure.message, details }).finish());
+  return details;
 }
 
 /** Trailers carrying the failure's details, added to the given ones (which are changed). */

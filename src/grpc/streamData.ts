@@ -1,5 +1,5 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import type { DataRequest, DataResponse, GenerateRequest } from '../gen/tokenrelay/v1/data_service';
+import type { DataRequest, DataResponse, GenerateRequest, StreamError } from '../gen/tokenrelay/v1/data_service';
 import { StatusCode, StreamFailure, asFailure, fieldFailure, invalidField } from '../core/streams/status';
 import type { StreamReader, StreamWriter } from '../core/streams/store';
 import { callContextOf } from './interceptors/context';
@@ -8,6 +8,7 @@ import type { ServiceContext } from '../core/context';
 import { startGeneration } from '../core/generation';
 import { pumpStream } from '../core/pump';
 import { tokenChunkOutput } from './convert';
+import { failureDetails } from './status';
 
 const MAX_REQUEST_ID_BYTES = 128;
 
@@ -103,7 +104,7 @@ class Session {
         reader = stream.openReader(0);
       } catch (error) {
         const failure = asFailure(error);
-        this.output.write({ requestId, error: { code: failure.code, message: failure.message } });
+        this.output.write({ requestId, error: streamError(failure) });
         return;
       }
       generation.reader = reader;
@@ -131,7 +132,7 @@ class Session {
     const session = this.output;
     const tagged = tokenChunkOutput(reader.stream.id, (chunk) => session.write({ requestId, chunk }), session);
     const end = await pumpStream(reader, tagged, this.context.config.streams);
-    if (end?.failure) session.write({ requestId, error: { code: end.failure.code, message: end.failure.message } });
+    if (end?.failure) session.write({ requestId, error: streamError(end.failure) });
   }
 
   private endIfDone(): void {
@@ -142,4 +143,9 @@ class Session {
     for (const generation of this.generations.values()) generation.reader?.close();
     this.generations.clear();
   }
+}
+
+/** A generation's failure as the session's StreamError: its code, message and typed details. */
+function streamError(failure: StreamFailure): StreamError {
+  return { code: failure.code, message: failure.message, details: failureDetails(failure) };
 }

@@ -1,5 +1,6 @@
 import { type ClientDuplexStream, type ServiceError, status } from '@grpc/grpc-js';
 import { type DataRequest, type DataResponse, FinishReason } from '../../src/gen/tokenrelay/v1/data_service';
+import { ErrorInfo } from '../../src/gen/google/rpc/error_details';
 import { tokenize } from '../../src/core/models/tokenizer';
 import { expectContiguous, request, startTestServer, type TestServer, waitFor } from '../helpers/server';
 
@@ -59,6 +60,7 @@ describe('StreamData', () => {
     expect(stream?.signal.aborted).toBe(true);
     const last = byRequest(s.responses, 'long').at(-1);
     expect(last?.error?.code).toBe(status.CANCELLED);
+    expect(last?.error?.details.map((any) => ErrorInfo.decode(any.value).reason)).toEqual(['STREAM_CANCELLED']);
     expect(tokensOf(s.responses, 'short').join('')).toBe('still here');
   });
 
@@ -69,8 +71,12 @@ describe('StreamData', () => {
     s.call.end();
     expect(await s.done).toBeUndefined();
     expect(byRequest(s.responses, 'bad')).toEqual([
-      { requestId: 'bad', error: { code: status.NOT_FOUND, message: expect.stringMatching(/^model: /) } },
+      { requestId: 'bad', error: { code: status.NOT_FOUND, message: expect.stringMatching(/^model: /), details: [expect.anything()] } },
     ]);
+    // The same ErrorInfo a failed call carries in its status details.
+    const [info] = byRequest(s.responses, 'bad')[0].error?.details ?? [];
+    expect(info.typeUrl).toBe('type.googleapis.com/google.rpc.ErrorInfo');
+    expect(ErrorInfo.decode(info.value)).toEqual({ reason: 'MODEL_NOT_FOUND', domain: 'tokenrelay', metadata: {} });
     expect(tokensOf(s.responses, 'good').join('')).toBe('ok');
   });
 
