@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseConfig } from '../../src/core/config';
+import { readmeSdkExample } from '../helpers/readme';
 import { startTestServer, type TestServer } from '../helpers/server';
 
 /** The README's SDK example, run as written against a real server (only the address and import path differ). */
@@ -14,18 +15,9 @@ describe('the README', () => {
   });
 
   it('SDK example runs and prints what it says', async () => {
-    const readme = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
-    const match = /```ts\n(import \{ createClient \} from 'tokenrelay\/client';[\s\S]*?)```/.exec(readme);
-    expect(match).not.toBeNull();
-    const source = match![1]
-      .replace("from 'tokenrelay/client'", `from ${JSON.stringify(path.join(__dirname, '../../src/client'))}`)
-      .replace("'localhost:50051'", JSON.stringify(t.address));
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, 'example.ts');
-    const lines = source.split('\n');
-    const imports = lines.filter((line) => line.startsWith('import '));
-    const body = lines.filter((line) => !line.startsWith('import '));
-    writeFileSync(file, `${imports.join('\n')}\nexport async function main() {\n${body.join('\n')}\n}\n`);
+    writeFileSync(file, readmeSdkExample(t.address, path.join(__dirname, '../../src/client')));
     const logged: unknown[][] = [];
     const written: string[] = [];
     const log = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void logged.push(args));
