@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { RunOptions, ScenarioId } from './options';
 import { type BenchRedis, startRedis } from './redisServer';
+import { type OtlpSink, startOtlpSink } from './otlpSink';
 import { type RelayOverrides, relayConfig } from './relayConfig';
 import { type ServerChild, startBaseline, startRelay, waitForLogLines } from './servers';
 import type { Summary } from './stats';
@@ -35,6 +36,7 @@ export class ScenarioContext {
   private readonly servers: ServerChild[] = [];
   private serverCount = 0;
   private redisServer: Promise<BenchRedis> | undefined;
+  private otlpSink: Promise<OtlpSink> | undefined;
 
   constructor(
     readonly id: ScenarioId,
@@ -81,6 +83,23 @@ export class ScenarioContext {
    * redis-server (started on first use, killed at the scenario's end), under
    * a key prefix of its own; `workers` > 1 runs serve --workers.
    */
+  /**
+   * A tokenrelay with tracing on: every call and generation a span,
+   * exported by OTLP/HTTP (the SDK's default batching) to a collector in
+   * the bench process that reads and discards them.
+   */
+  async tracedRelay(overrides: RelayOverrides = {}): Promise<ServerChild> {
+    this.otlpSink ??= startOtlpSink();
+    const sink = await this.otlpSink;
+    return this.relay({ ...overrides, telemetry: { otlpEndpoint: sink.url } });
+  }
+
+  /** What the traced relays exported so far: OTLP requests and bytes. */
+  async exported(): Promise<{ requests: number; bytes: number }> {
+    const sink = await this.otlpSink;
+    return { requests: sink?.requests ?? 0, bytes: sink?.bytes ?? 0 };
+  }
+
   async redisRelay(workers = 1, overrides: RelayOverrides = {}): Promise<ServerChild> {
     this.redisServer ??= startRedis();
     const { url } = await this.redisServer;
@@ -141,5 +160,8 @@ export class ScenarioContext {
     const redis = this.redisServer;
     this.redisServer = undefined;
     await redis?.then((server) => server.stop()).catch(() => undefined);
+    const sink = this.otlpSink;
+    this.otlpSink = undefined;
+    await sink?.then((server) => server.stop()).catch(() => undefined);
   }
 }

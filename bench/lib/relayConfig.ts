@@ -16,6 +16,8 @@ export interface RelayOverrides {
   streams?: object;
   /** The redis store's settings, with streams: { store: 'redis' }. */
   redis?: object;
+  /** Traces (telemetry.otlpEndpoint); absent, off as by default. */
+  telemetry?: object;
 }
 
 export function relayConfig(overrides: RelayOverrides = {}): object {
@@ -27,5 +29,6 @@ export function relayConfig(overrides: RelayOverrides = {}): object {
     deadlines: { '*': { defaultMs: 0, maxMs: 0 } },
     shutdownGraceMs: 1000,
     ...(overrides.redis ? { redis: overrides.redis } : {}),
+    ...(overrides.telemetry ? { telemetry: overrides.telemetry } : {}),
   };
 }

@@ -12,6 +12,8 @@ export interface TtftParams {
   /** Calls measured per target; the same number again first, unmeasured, to warm up. */
   calls: number;
   relay: string;
+  /** The same relay with tracing on, when measured. */
+  traced?: string;
   model: string;
   grpc?: string;
   ssePort?: number;
@@ -24,7 +26,7 @@ export interface TtftResult {
   p99Us: number;
 }
 
-export type TtftTarget = 'relay' | 'grpc' | 'sse' | 'inProcess';
+export type TtftTarget = 'relay' | 'traced' | 'grpc' | 'sse' | 'inProcess';
 
 /** Calls a target makes in a row before the next target's turn. */
 const BLOCK = 100;
@@ -105,6 +107,7 @@ export const ttftCommands = {
       ['relay', () => grpcOnce(params.relay, params.model)],
       ['inProcess', () => inProcessOnce(model, request)],
     ];
+    if (params.traced) targets.push(['traced', () => grpcOnce(params.traced as string, params.model)]);
     if (params.grpc) targets.push(['grpc', () => grpcOnce(params.grpc as string, params.model)]);
     if (params.ssePort) targets.push(['sse', () => sseOnce(params.ssePort as number)]);
     return measure(params.calls, targets);

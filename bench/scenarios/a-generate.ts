@@ -24,11 +24,13 @@ export const generateOneStream: Scenario = {
       context.options.baselines ? context.baseline('sse') : undefined,
     ]);
     const onRedis = await context.redisRelay();
+    const traced = await context.tracedRelay();
 
     // Warm-up, unmeasured: JIT on both sides, connections.
     const warm = context.size(1, 0.5);
     await generateRate(worker, relay, 1, tokens * warm, 1);
     await generateRate(worker, onRedis, 1, tokens * warm, 1);
+    await generateRate(worker, traced, 1, tokens * warm, 1);
     if (grpc) await generateRate(worker, grpc, 1, baselineGrpcTokens * warm, 1);
     if (sse) await sseRate(worker, sse, sseTokens * warm, 1);
 
@@ -40,10 +42,12 @@ export const generateOneStream: Scenario = {
     const sseRates: number[] = [];
     const redisRates: number[] = [];
     const redisServerCpu: number[] = [];
+    const tracedRates: number[] = [];
     for (let rep = 0; rep < reps; rep++) {
       const onRedisMeasured = await generateRate(worker, onRedis, 1, tokens, rep);
       redisRates.push(onRedisMeasured.rate);
       redisServerCpu.push(onRedisMeasured.serverCpu);
+      tracedRates.push((await generateRate(worker, traced, 1, tokens, rep)).rate);
       const measured = await generateRate(worker, relay, 1, tokens, rep);
       relayRates.push(measured.rate);
       perMessage.push(measured.tokensPerMessage);
@@ -72,6 +76,12 @@ export const generateOneStream: Scenario = {
       context.check('≥ 1.5× the HTTP/1.1 SSE baseline (same run)', vsSse.median >= 1.5, `${vsSse.median.toPrecision(3)}×`);
       context.check('≥ 10× the one-message-per-token grpc-js baseline (same run)', vsGrpc.median >= 10, `${vsGrpc.median.toPrecision(3)}×`);
     }
+    const tracedRow = context.row(
+      `tokenrelay with tracing on (OTLP to a local collector), 1 stream × ${formatNumber(tokens)} tokens`,
+      'tokens/s',
+      tracedRates,
+    );
+    context.ratio(tracedRow, row, 'tracing off');
     const redisRow = context.row(`tokenrelay on the redis store, 1 stream × ${formatNumber(tokens)} tokens`, 'tokens/s', redisRates);
     const vsMemory = context.ratio(redisRow, row, 'memory store');
     context.check('redis store ≥ 0.5× the memory store (same run)', vsMemory.median >= 0.5, `${vsMemory.median.toPrecision(3)}×`);

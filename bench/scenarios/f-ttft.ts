@@ -16,8 +16,9 @@ export const timeToFirstToken: Scenario = {
     const reps = context.reps(5, 2);
     const calls = context.size(2000, 100);
     const worker = context.worker('client');
-    const [relay, grpc, sse] = await Promise.all([
+    const [relay, traced, grpc, sse] = await Promise.all([
       context.relay(),
+      context.tracedRelay(),
       context.options.baselines ? context.baseline('grpc') : undefined,
       context.options.baselines ? context.baseline('sse') : undefined,
     ]);
@@ -28,12 +29,15 @@ export const timeToFirstToken: Scenario = {
     const grpcP50: number[] = [];
     const sseP50: number[] = [];
     const relayCpu: number[] = [];
+    const tracedP50: number[] = [];
+    const tracedCpu: number[] = [];
     const grpcCpu: number[] = [];
     for (let rep = 0; rep < reps; rep++) {
-      const cpuBefore = [relay.cpuSeconds(), grpc?.cpuSeconds() ?? 0];
+      const cpuBefore = [relay.cpuSeconds(), grpc?.cpuSeconds() ?? 0, traced.cpuSeconds()];
       const result = await worker.call<Partial<Record<TtftTarget, TtftResult>>>('ttft', {
         calls,
         relay: relay.address,
+        traced: traced.address,
         model: 'fast',
         grpc: grpc?.address,
         ssePort: sse?.port,
@@ -41,6 +45,8 @@ export const timeToFirstToken: Scenario = {
       // Server CPU per call: the warm-up calls count too, hence 2 × calls.
       relayCpu.push(((relay.cpuSeconds() - cpuBefore[0]) / (2 * calls)) * 1e6);
       if (grpc) grpcCpu.push(((grpc.cpuSeconds() - cpuBefore[1]) / (2 * calls)) * 1e6);
+      tracedCpu.push(((traced.cpuSeconds() - cpuBefore[2]) / (2 * calls)) * 1e6);
+      tracedP50.push((result.traced as TtftResult).p50Us);
       const viaRelay = result.relay as TtftResult;
       const inProcess = result.inProcess as TtftResult;
       relayP50.push(viaRelay.p50Us);
@@ -55,6 +61,13 @@ export const timeToFirstToken: Scenario = {
     context.row('tokenrelay Generate, time to first token p99', 'µs', relayP99);
     context.row('same sim model in-process, time to first token p50', 'µs', inProcessP50);
     const added = context.row('added by the relay: tokenrelay p50 − in-process p50', 'µs', addedP50);
+    const tracedRow = context.row('tokenrelay with tracing on (OTLP to a local collector), time to first token p50', 'µs', tracedP50);
+    context.ratio(tracedRow, row, 'tracing off');
+    const tracedCpuRow = context.row('tokenrelay with tracing on, server CPU per call', 'µs', tracedCpu);
+    const offCpuRow = context.row('tokenrelay with tracing off, server CPU per call', 'µs', relayCpu);
+    context.ratio(tracedCpuRow, offCpuRow, 'tracing off');
+    const exported = await context.exported();
+    context.log(`traces exported: ${exported.requests} OTLP requests, ${(exported.bytes / 1e6).toFixed(1)} MB`);
     if (grpc && sse) {
       const grpcRow = context.row('baseline: plain grpc-js Generate, time to first token p50', 'µs', grpcP50);
       context.row('baseline: HTTP/1.1 SSE (keep-alive), time to first token p50', 'µs', sseP50);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Span } from '@opentelemetry/api';
 import type { Principal } from './principals';
 
 /**
@@ -16,12 +17,15 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** Who the caller is; undefined with auth off (every stream is everyone's). */
   principal?: Principal;
+  /** The call's trace span, with tracing on: the parent of the generation it starts. */
+  span?: Span;
 }
 
 /** A call context that the edge fills in and ends. */
 export class CallState implements CallContext {
   deadlineMs = Infinity;
   principal: Principal | undefined;
+  span: Span | undefined;
   private readonly controller = new AbortController();
 
   constructor(readonly requestId: string = randomUUID()) {}

@@ -3,6 +3,7 @@ import type { ModelCatalog } from './models/catalog';
 import type { Config } from './config';
 import type { StreamStore } from './streams/store';
 import type { PrincipalLimiter } from './principalLimits';
+import type { Tracing } from './tracing';
 
 /** What every handler needs: the stream store, the models, the config, a logger. */
 export interface ServiceContext {
@@ -12,6 +13,8 @@ export interface ServiceContext {
   readonly logger: Logger;
   /** limits.perPrincipal: admits each new stream for its principal. */
   readonly principalLimiter: PrincipalLimiter;
+  /** Traces, or none: spans for the generations started here. */
+  readonly tracing: Tracing;
   /**
    * Aborted when the server starts draining. On a shared store, a consumer
    * following a resumable stream is then sent UNAVAILABLE at once, so it

@@ -13,7 +13,7 @@ export interface Generation {
 }
 
 /** What a generation knows of the call that started it: its deadline (to plan by) and its request id (for log lines). */
-export type StartingCall = Partial<Pick<CallContext, 'deadlineMs' | 'requestId' | 'principal'>>;
+export type StartingCall = Partial<Pick<CallContext, 'deadlineMs' | 'requestId' | 'principal' | 'span'>>;
 
 /**
  * Starts a generation in a new stream, or attaches to the stream a retried
@@ -24,7 +24,7 @@ export type StartingCall = Partial<Pick<CallContext, 'deadlineMs' | 'requestId' 
  * enforces it.
  */
 export async function startGeneration(context: ServiceContext, input: GenerateInput, call: StartingCall = {}): Promise<Generation> {
-  const { deadlineMs = Infinity, requestId, principal } = call;
+  const { deadlineMs = Infinity, requestId, principal, span } = call;
   const { model, request, streamId, resumable, fingerprint, pace } = validateGenerate(
     input,
     context.models,
@@ -77,7 +77,8 @@ export async function startGeneration(context: ServiceContext, input: GenerateIn
   admission.bind(writer);
   watchPace(writer, pace);
   // Set after the fingerprint: an identical retry with a later deadline is still the same request.
-  const bounded = Number.isFinite(deadlineMs) ? { ...request, deadlineMs } : request;
+  const trace = context.tracing.startGeneration(writer, span, request, model.description.backend, request.messages.length > 0);
+  const bounded = { ...request, ...(Number.isFinite(deadlineMs) ? { deadlineMs } : {}), ...(trace ? { trace } : {}) };
   void runModel(context, writer, requestId, () => model.generate(bounded, writer.signal, writer));
   return { stream: writer.view, writer };
 }

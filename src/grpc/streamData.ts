@@ -98,8 +98,8 @@ class Session {
       let reader: StreamReader;
       try {
         // A session has no deadline of its own (its generations have their pace limits); it names their requests.
-        const { requestId, principal } = callContextOf(this.call.metadata);
-        const { stream, writer } = await startGeneration(this.context, start, { requestId, principal });
+        const { requestId, principal, span } = callContextOf(this.call.metadata);
+        const { stream, writer } = await startGeneration(this.context, start, { requestId, principal, span });
         generation.writer = writer;
         reader = stream.openReader(0);
       } catch (error) {

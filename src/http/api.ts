@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Span } from '@opentelemetry/api';
 import { REQUEST_ID_KEY } from '../common/headers';
 import type { TLSSocket } from 'node:tls';
 import { type Principals, identify } from '../core/principals';
@@ -31,6 +32,8 @@ interface Route {
   handler: HttpHandler;
   /** Served without a token and while draining (the page). */
   open?: boolean;
+  /** The path as a template (`/v1/streams/{id}/events`), for span names; default the literal path. */
+  template?: string;
 }
 
 /** Handles a request the side port does not serve itself; returns false when no route has its path. */
@@ -55,8 +58,8 @@ export function createHttpApi(options: HttpApiOptions): HttpApi {
     { method: 'GET', path: '/', handler: servePage, open: true },
     { method: 'GET', path: '/v1/models', handler: listModels(context) },
     { method: 'POST', path: '/v1/chat/completions', handler: chatCompletions(context) },
-    { method: 'GET', path: /^\/v1\/streams\/([^/]+)\/events$/, handler: streamEvents(context) },
-    { method: 'DELETE', path: /^\/v1\/streams\/([^/]+)$/, handler: cancelStream(context) },
+    { method: 'GET', path: /^\/v1\/streams\/([^/]+)\/events$/, handler: streamEvents(context), template: '/v1/streams/{id}/events' },
+    { method: 'DELETE', path: /^\/v1\/streams\/([^/]+)$/, handler: cancelStream(context), template: '/v1/streams/{id}' },
   ];
   const { principals } = options;
 
@@ -65,8 +68,11 @@ export function createHttpApi(options: HttpApiOptions): HttpApi {
     response.setHeader(REQUEST_ID_KEY, requestId);
     const call: HttpCall = { request, response, url, params: [], context: new CallState(requestId) };
     const startedMs = performance.now();
+    let span: Span | undefined;
     response.on('close', () => {
       call.context.end();
+      const status = response.statusCode;
+      context.tracing.endCall(span, { 'http.response.status_code': status, 'tokenrelay.stream.id': call.streamId ?? '' }, status >= 500);
       context.logger.info(
         {
           requestId,
@@ -84,6 +90,16 @@ export function createHttpApi(options: HttpApiOptions): HttpApi {
     try {
       const route = resolve(routes, request.method ?? 'GET', url.pathname, call);
       if (!route) return false;
+      const template = route.template ?? (route.path as string);
+      span = context.tracing.startCall(
+        `${request.method} ${template}`,
+        { 'http.request.method': route.method, 'http.route': template },
+        (name) => {
+          const value = request.headers[name];
+          return typeof value === 'string' ? value : undefined;
+        },
+      );
+      call.context.span = span;
       if (!route.open) {
         if (options.isDraining()) {
           throw fromFailure(new StreamFailure(StatusCode.UNAVAILABLE, 'the server is shutting down', { reason: 'SERVER_DRAINING' }));

@@ -36,6 +36,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly spans = new Counter({
+    name: 'tokenrelay_trace_spans_total',
+    help: 'Trace spans by outcome: exported to the OTLP endpoint, or dropped (the queue was full or the export failed); with tracing on',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly principalRefused = new Counter({
     name: 'tokenrelay_principal_refused_total',
     help: 'New streams refused by limits.perPrincipal, by principal and limit (streams: maxConcurrentStreams; tokens: tokensPerMinute)',

@@ -16,6 +16,8 @@ import type { StreamStore } from '../core/streams/store';
 import type { Config } from '../core/config';
 import { httpPort, startHttpSide } from './httpServer';
 import { Metrics } from './metrics';
+import { Telemetry } from './telemetry';
+import { VERSION } from './version';
 import { PrincipalLimiter } from '../core/principalLimits';
 import { Principals } from '../core/principals';
 import { addReflection } from './reflection';
@@ -94,6 +96,8 @@ export class TokenRelayServer {
   private readonly drainingController = new AbortController();
   private stopped: Promise<void> | undefined;
   private grpcClosed: Promise<void> | undefined;
+  /** Traces (OpenTelemetry), or none. */
+  readonly telemetry: Telemetry;
 
   private constructor(private readonly options: ServeOptions) {
     const { config, logger } = options;
@@ -104,6 +108,8 @@ export class TokenRelayServer {
       this.metrics.principalRefused.inc({ principal, limit }),
     );
     this.store.observe(principalLimiter);
+    this.telemetry = Telemetry.start(config.telemetry, VERSION, (outcome, spans) => this.metrics.spans.inc({ outcome }, spans));
+    this.store.observe(this.telemetry.tracing);
     this.context = {
       config,
       logger,
@@ -111,6 +117,7 @@ export class TokenRelayServer {
       models: this.models,
       draining: this.drainingController.signal,
       principalLimiter,
+      tracing: this.telemetry.tracing,
     };
     this.principals = Principals.fromConfig(config.auth);
     this.tls = config.tls && new TlsCertificates(config.tls);
@@ -122,6 +129,7 @@ export class TokenRelayServer {
         metrics: this.metrics,
         isDraining: () => this.draining,
         principals: this.principals,
+        tracing: this.telemetry.tracing,
       }),
       'grpc.max_receive_message_length': config.limits.maxMessageBytes,
       // Ping each client (default: every minute) and drop it if a ping goes
@@ -321,6 +329,7 @@ export class TokenRelayServer {
       await new Promise<void>((resolve) => this.http?.close(() => resolve()));
     }
     await this.store.close();
+    await this.telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'traces not flushed at shutdown'));
     logger.info({ endedWithUnavailable: unfinished }, 'tokenrelay stopped');
     logger.flush();
   }

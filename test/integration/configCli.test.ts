@@ -129,7 +129,9 @@ it('every config example in the README validates against the committed config.sc
   const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   const blocks = [...readme.matchAll(/```json\n([\s\S]*?)```/g)].map((match) => JSON.parse(match[1]) as Record<string, unknown>);
   // The same blocks test/integration/readme.test.ts holds to parseConfig.
-  const configs = blocks.filter((block) => ['models', 'streams', 'redis', 'limits', 'auth', 'tls'].some((key) => key in block));
+  const configs = blocks.filter((block) =>
+    ['models', 'streams', 'redis', 'limits', 'auth', 'tls', 'telemetry'].some((key) => key in block),
+  );
   expect(configs.length).toBeGreaterThanOrEqual(3);
   for (const config of configs) expect(violation(config)).toBeUndefined();
   expect([

@@ -43,7 +43,9 @@ describe('the README', () => {
   it('every config example is a config the server accepts', () => {
     const readme = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
     const blocks = [...readme.matchAll(/```json\n([\s\S]*?)```/g)].map((match) => JSON.parse(match[1]) as Record<string, unknown>);
-    const configs = blocks.filter((block) => ['models', 'streams', 'redis', 'limits', 'auth', 'tls'].some((key) => key in block));
+    const configs = blocks.filter((block) =>
+      ['models', 'streams', 'redis', 'limits', 'auth', 'tls', 'telemetry'].some((key) => key in block),
+    );
     expect(configs.length).toBeGreaterThanOrEqual(3);
     const saved = process.env.VLLM_API_KEY;
     process.env.VLLM_API_KEY = 'an-example-key'; // the upstream example names it

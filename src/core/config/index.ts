@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod/v4';
 import type { ModelConfig } from './models';
-import { METHODS, configSchema, limitsSchema, redisUrlSchema, storeSchema, streamsSchema } from './schema';
+import { METHODS, configSchema, httpUrlSchema, limitsSchema, redisUrlSchema, storeSchema, streamsSchema } from './schema';
 
 export type { EmbeddedModelConfig, ModelConfig, UpstreamModelConfig, UpstreamRetryConfig, UpstreamTimeoutsConfig } from './models';
 export { MAX_TIMER_MS } from './fields';
@@ -15,6 +15,7 @@ export type TimeoutsConfig = Parsed['timeouts'];
 export type KeepaliveConfig = Parsed['keepalive'];
 export type RedisConfig = Parsed['redis'];
 export type AuthConfig = Parsed['auth'];
+export type TelemetryConfig = Parsed['telemetry'];
 
 /** TLS on both ports; requireClientCert resolved (true when a client CA is set, unless turned off). */
 export interface TlsConfig {
@@ -47,6 +48,8 @@ export interface Config {
   redis: RedisConfig;
   /** Absent: both ports are plaintext. */
   tls?: TlsConfig;
+  /** Traces; otlpEndpoint absent: none. After applyEnvironment, the endpoint the OTEL_* variables name wins. */
+  telemetry: TelemetryConfig;
 }
 
 /** A config problem, one line naming the field at fault. */
@@ -184,9 +187,31 @@ export function checkRedisUrl(raw: unknown, path: string): string {
 }
 
 /**
- * The environment overlay: TOKENRELAY_STORE sets streams.store and
- * TOKENRELAY_REDIS_URL sets redis.url, over the file. A bad value is a
- * ConfigError naming the variable.
+ * Where traces go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else
+ * OTEL_EXPORTER_OTLP_ENDPOINT with /v1/traces (as the OTLP specification
+ * says), else the file's telemetry.otlpEndpoint; none when
+ * OTEL_SDK_DISABLED is true. A bad value is a ConfigError naming it.
+ */
+function otlpEndpoint(config: Config, env: NodeJS.ProcessEnv): string | undefined {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return undefined;
+  const check = (raw: string, name: string) => {
+    const result = httpUrlSchema.safeParse(raw);
+    if (!result.success) throw new ConfigError(`${name}: ${result.error.issues[0].message}`);
+    return result.data;
+  };
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return check(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) {
+    const base = check(env.OTEL_EXPORTER_OTLP_ENDPOINT, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+    return `${base.replace(/\/+$/, '')}/v1/traces`;
+  }
+  return config.telemetry.otlpEndpoint;
+}
+
+/**
+ * The environment overlay: TOKENRELAY_STORE sets streams.store,
+ * TOKENRELAY_REDIS_URL sets redis.url, and the OTEL_* endpoint variables set
+ * telemetry.otlpEndpoint, over the file. A bad value is a ConfigError naming
+ * the variable.
  */
 export function applyEnvironment(config: Config, env: NodeJS.ProcessEnv = process.env): Config {
   const store = env.TOKENRELAY_STORE;
@@ -197,7 +222,12 @@ export function applyEnvironment(config: Config, env: NodeJS.ProcessEnv = proces
     if (!result.success) throw new ConfigError(`TOKENRELAY_STORE: ${result.error.issues[0].message}`);
     streams = { ...streams, store: result.data };
   }
-  return { ...config, streams, redis: url ? { ...config.redis, url: checkRedisUrl(url, 'TOKENRELAY_REDIS_URL') } : config.redis };
+  return {
+    ...config,
+    streams,
+    redis: url ? { ...config.redis, url: checkRedisUrl(url, 'TOKENRELAY_REDIS_URL') } : config.redis,
+    telemetry: { ...config.telemetry, otlpEndpoint: otlpEndpoint(config, env) },
+  };
 }
 
 /** Reads and validates a JSON config file (no file means every default), then the environment overlay. */

@@ -250,6 +250,37 @@ export const tlsSchema = z
   .optional()
   .describe('TLS on both ports (gRPC and HTTP); absent, both are plaintext. Flags --tls-cert, --tls-key, --tls-client-ca.');
 
+/** An http:// or https:// URL with a host. The message never repeats the URL, which may carry credentials. */
+export const httpUrlSchema = z
+  .string({ error: () => 'must be a string URL, e.g. "http://otel-collector:4318/v1/traces"' })
+  .check((context) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(context.value);
+    } catch {
+      url = undefined;
+    }
+    const problem = !url
+      ? 'not a valid URL (e.g. "http://otel-collector:4318/v1/traces")'
+      : url.protocol !== 'http:' && url.protocol !== 'https:'
+        ? `must start with http:// or https://, got ${JSON.stringify(url.protocol.replace(/:$/, ''))}`
+        : !url.hostname
+          ? 'has no host'
+          : undefined;
+    if (problem) context.issues.push({ code: 'custom', input: '(not repeated)', message: problem });
+  });
+
+export const telemetrySchema = section(
+  'OpenTelemetry traces, sent by OTLP/HTTP. Off unless an endpoint is set here or by OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT (the environment wins; OTEL_SDK_DISABLED=true turns them off). The other standard variables apply: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER, OTEL_BSP_*.',
+  {
+    otlpEndpoint: httpUrlSchema
+      .optional()
+      .describe(
+        'The OTLP/HTTP traces URL, e.g. "http://otel-collector:4318/v1/traces". Absent: no traces (unless the environment names one).',
+      ),
+  },
+);
+
 /** The config file, every field optional; parsing fills in the defaults (see config/index.ts for the rules across fields). */
 export const configSchema = z
   .strictObject(
@@ -272,11 +303,12 @@ export const configSchema = z
       keepalive: keepaliveSchema,
       redis: redisSchema,
       tls: tlsSchema,
+      telemetry: telemetrySchema,
     },
     {
       error: (issue) =>
         issue.code === 'unrecognized_keys'
-          ? 'unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive, redis, tls)'
+          ? 'unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive, redis, tls, telemetry)'
           : 'must be a JSON object',
     },
   )

@@ -19,6 +19,21 @@ export interface GenerationRequest {
   seed: number;
   /** The caller's deadline, in ms since the epoch, when it set one: upstream models start no retry past it. */
   deadlineMs?: number;
+  /** With tracing on: how an upstream model traces each HTTP attempt (a span, and its traceparent upstream). */
+  trace?: ModelTrace;
+}
+
+/** One upstream HTTP attempt's span: the headers that carry its context, and its end. */
+export interface AttemptTrace {
+  /** `traceparent` (and `tracestate`): the upstream request's own, in the same trace. */
+  readonly headers: Record<string, string>;
+  /** Ends the span with the response status, or the error the attempt failed with. */
+  end(status: number | undefined, error?: unknown): void;
+}
+
+/** What a model gets to trace its upstream requests (core/tracing.ts): a child span per attempt of the generation's span. */
+export interface ModelTrace {
+  attempt(method: string, url: string): AttemptTrace;
 }
 
 /**

@@ -8,6 +8,8 @@ import { deadlineInterceptor } from './deadline';
 import { drainingInterceptor } from './draining';
 import { errorsInterceptor } from './errors';
 import { requestIdInterceptor } from './requestId';
+import { tracingInterceptor } from './tracing';
+import type { Tracing } from '../../core/tracing';
 import type { Principals } from '../../core/principals';
 
 export interface ServerChainOptions {
@@ -17,6 +19,8 @@ export interface ServerChainOptions {
   isDraining: () => boolean;
   /** Who may call; none configured turns auth off. */
   principals: Principals;
+  /** Traces; absent or off, no span is made. */
+  tracing?: Tracing;
 }
 
 /**
@@ -28,6 +32,7 @@ export function serverInterceptors(options: ServerChainOptions): ServerIntercept
   const chain: Array<ServerInterceptor | false> = [
     requestIdInterceptor, // settles x-request-id before anyone logs
     callLogInterceptor(options.logger, options.metrics), // one line and the metrics per call, whatever ended it
+    options.tracing?.enabled === true && tracingInterceptor(options.tracing), // a span per call, child of the caller's traceparent
     errorsInterceptor(options.logger), // a handler's crash goes out as INTERNAL, never UNKNOWN
     drainingInterceptor(options.isDraining), // UNAVAILABLE while shutting down
     options.principals.enabled &&

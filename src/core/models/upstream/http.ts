@@ -1,3 +1,4 @@
+import type { ModelTrace } from '../types';
 import { STATUS_CODES } from 'node:http';
 import { Agent, request, type Dispatcher } from 'undici';
 import { StatusCode } from '../../streams/status';
@@ -73,8 +74,11 @@ export class UpstreamHttp {
     accept: string,
     signal: AbortSignal,
     read: (body: AsyncIterable<Uint8Array>, abandon: () => void) => Promise<T>,
+    trace?: ModelTrace,
   ): Promise<T> {
     const release = await this.limiter.acquire(signal);
+    const attempt = trace?.attempt('POST', this.options.baseUrl + path);
+    let failure: unknown;
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
@@ -86,7 +90,7 @@ export class UpstreamHttp {
         method: 'POST',
         dispatcher: this.agent,
         signal: controller.signal,
-        headers: { ...this.headers, 'content-type': 'application/json', accept },
+        headers: { ...this.headers, ...attempt?.headers, 'content-type': 'application/json', accept },
         body: JSON.stringify(payload),
       });
       const body = this.readsOf(response.body, controller, signal);
@@ -106,9 +110,10 @@ export class UpstreamHttp {
       completed = reusable;
       return result;
     } catch (error) {
-      if (signal.aborted) throw signal.reason;
-      throw error instanceof UpstreamError ? error : connectionError(error);
+      failure = signal.aborted ? signal.reason : error instanceof UpstreamError ? error : connectionError(error);
+      throw failure;
     } finally {
+      attempt?.end(response?.statusCode, failure);
       signal.removeEventListener('abort', onAbort);
       if (response && !response.body.readableEnded) {
         // A finished answer's last bytes are read so its connection goes back to the pool; anything else closes it.

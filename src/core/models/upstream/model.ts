@@ -51,8 +51,13 @@ export class UpstreamModel implements ModelBackend {
     const progress = { relayed: 0 };
     const attempt = async () => {
       try {
-        return await http.post(format.path, payload, format.accept, signal, (body, abandon) =>
-          relay(format.steps(body), request.maxTokens, sink, progress, abandon),
+        return await http.post(
+          format.path,
+          payload,
+          format.accept,
+          signal,
+          (body, abandon) => relay(format.steps(body), request.maxTokens, sink, progress, abandon),
+          request.trace,
         );
       } catch (error) {
         if (progress.relayed === 0 || signal.aborted || !(error instanceof UpstreamError)) throw error;
