@@ -163,11 +163,23 @@ class PublishCall {
     }
     // Tokens already stored (a producer resending after a reconnect) are skipped.
     const fresh = chunk.tokens.slice(next - chunk.seq);
-    const limit = this.context.config.limits.maxPublishTokens;
-    if (next + fresh.length > limit) {
-      throw new StreamFailure(
-        StatusCode.INVALID_ARGUMENT,
-        `chunk.tokens: the stream would hold ${next + fresh.length} tokens, over the limit of ${limit}`,
+    // Past a per-stream bound Publish is refused, and the tokens already accepted stay readable; retrying cannot help.
+    const { maxPublishTokens, maxStreamBytes } = this.context.config.limits;
+    if (next + fresh.length > maxPublishTokens) {
+      throw fieldFailure(
+        StatusCode.RESOURCE_EXHAUSTED,
+        'chunk.tokens',
+        `the stream would hold ${next + fresh.length} tokens, over limits.maxPublishTokens (${maxPublishTokens})`,
+        { reason: 'STREAM_TOO_LARGE', retryAfterMs: null },
+      );
+    }
+    const bytes = stream.textBytes + Buffer.byteLength(fresh.length === 1 ? fresh[0] : fresh.join(''));
+    if (bytes > maxStreamBytes) {
+      throw fieldFailure(
+        StatusCode.RESOURCE_EXHAUSTED,
+        'chunk.tokens',
+        `the stream would hold ${bytes} bytes of token text, over limits.maxStreamBytes (${maxStreamBytes})`,
+        { reason: 'STREAM_TOO_LARGE', retryAfterMs: null },
       );
     }
     this.tokensAccepted += fresh.length;

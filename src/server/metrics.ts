@@ -62,6 +62,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Where the retained bytes are read from when /metrics is scraped (the memory store); unset, the gauge is absent. */
+  retainedBytesOf: (() => number) | undefined;
+
+  readonly retainedBytes = new Gauge({
+    name: 'tokenrelay_retained_stream_bytes',
+    help: 'UTF-8 bytes of token text in the finished streams this process keeps (memory store; bounded by streams.maxRetainedBytes)',
+    registers: [this.registry],
+    collect: () => {
+      if (this.retainedBytesOf) this.retainedBytes.set(this.retainedBytesOf());
+    },
+  });
+
   readonly streamsEnded = new Counter({
     name: 'tokenrelay_streams_ended_total',
     help: 'Token streams ended, by finish reason (stop, length, cancelled, error) and model',

@@ -103,6 +103,11 @@ export class TokenRelayServer {
     const { config, logger } = options;
     this.store = options.store ?? this.createStore();
     this.store.observe(this.metrics.streamObserver());
+    if (this.store instanceof MemoryStore) {
+      const { registry } = this.store;
+      this.metrics.retainedBytes.set(0);
+      this.metrics.retainedBytesOf = () => registry.retainedBytes;
+    }
     this.models = new ModelCatalog(config.models, config.defaultModel);
     const principalLimiter = new PrincipalLimiter(config.limits.perPrincipal, (principal, limit) =>
       this.metrics.principalRefused.inc({ principal, limit }),
@@ -154,6 +159,7 @@ export class TokenRelayServer {
       maxActiveStreams: config.limits.maxConcurrentStreams,
       retentionMs: config.streams.retentionMs,
       maxRetainedStreams: config.streams.maxRetainedStreams,
+      maxRetainedBytes: config.streams.maxRetainedBytes,
       windowTokens: config.streams.windowTokens,
       resumeGraceMs: config.streams.resumeGraceMs,
     };

@@ -8,6 +8,7 @@ export interface ContractOptions {
   maxActiveStreams: number;
   retentionMs: number;
   maxRetainedStreams: number;
+  maxRetainedBytes: number;
   windowTokens: number;
   resumeGraceMs: number;
 }
@@ -16,6 +17,7 @@ export const CONTRACT_DEFAULTS: ContractOptions = {
   maxActiveStreams: 100,
   retentionMs: 60_000,
   maxRetainedStreams: 100,
+  maxRetainedBytes: 1_000_000,
   windowTokens: 1024,
   resumeGraceMs: 200,
 };

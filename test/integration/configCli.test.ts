@@ -33,7 +33,7 @@ it.each([
   ],
   [
     { limits: { windowTokens: 5 } },
-    'limits.windowTokens: unknown field (expected one of maxConcurrentStreams, maxTokens, defaultMaxTokens, maxPromptBytes, maxMessageBytes, maxPublishTokens, maxStreamsPerConnection, maxConnections, perPrincipal)',
+    'limits.windowTokens: unknown field (expected one of maxConcurrentStreams, maxTokens, defaultMaxTokens, maxPromptBytes, maxMessageBytes, maxPublishTokens, maxStreamBytes, maxStreamsPerConnection, maxConnections, perPrincipal)',
   ],
 ])('an out-of-range value is a one-line startup error naming the key, the range and the value: %j', async (config, message) => {
   const name = file(config);

@@ -1,5 +1,6 @@
 import { Metadata, status } from '@grpc/grpc-js';
-import { FinishReason } from '../../src/gen/tokenrelay/v1/data_service';
+import { parseConfig } from '../../src/core/config';
+import { FinishReason, TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
 import { aborted, paced, ScriptedModel, sleep } from '../helpers/models';
 import { collect, expectContiguous, request, startTestServer, type TestServer, waitFor } from '../helpers/server';
 
@@ -154,6 +155,29 @@ describe('a server deadline on Subscribe', () => {
       expect(error).toBeUndefined();
       expect(tokens).toHaveLength(40);
       expect(subscriber.tokens).toEqual(tokens.slice(0, subscriber.tokens.length));
+      const after = await within(collect(t.client.generate(request({ model: 'echo', prompt: 'still here' }))), 3000, 'a later call');
+      expect(after.tokens.join('')).toBe('still here');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('a server deadline on Publish', () => {
+  it('by default an hour; a publisher that sets none and stalls is ended with DEADLINE_EXCEEDED, its tokens kept', async () => {
+    expect(parseConfig({}).deadlines.Publish).toEqual({ defaultMs: 3_600_000, maxMs: 0 });
+    const t = await startTestServer({ deadlines: { Publish: { defaultMs: 300 } } });
+    try {
+      const ended = new Promise<{ code?: number; details?: string }>((resolve) => {
+        const call = t.client.publish((error) => resolve(error ?? {}));
+        call.write({ open: { streamId: 'stuck-publisher', model: 'external', resumable: false } });
+        call.write({ chunk: TokenChunk.fromPartial({ seq: 0, tokens: ['kept', ' tokens'] }) });
+        // ...and never half-closes.
+      });
+      const error = await within(ended, 3000, 'the publisher status');
+      expect(error.code).toBe(status.DEADLINE_EXCEEDED);
+      const read = await within(collect(t.client.subscribe({ streamId: 'stuck-publisher', fromSeq: 0 })), 3000, 'the subscriber');
+      expect(read.tokens).toEqual(['kept', ' tokens']);
       const after = await within(collect(t.client.generate(request({ model: 'echo', prompt: 'still here' }))), 3000, 'a later call');
       expect(after.tokens.join('')).toBe('still here');
     } finally {

@@ -46,6 +46,7 @@ async function replicas(
         maxActiveStreams: 100,
         retentionMs: 60_000,
         maxRetainedStreams: 100,
+        maxRetainedBytes: 1_000_000,
         windowTokens: 64,
         resumeGraceMs: options.resumeGraceMs ?? 300,
       },

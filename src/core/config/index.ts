@@ -70,9 +70,10 @@ export const DEFAULT_DEADLINES: Readonly<Record<string, DeadlineConfig>> = {
   '*': { defaultMs: 600_000, maxMs: 3_600_000 },
   ListModels: { defaultMs: 10_000, maxMs: 60_000 },
   Cancel: { defaultMs: 10_000, maxMs: 60_000 },
-  // Sessions and publishers live as long as their client wants; their streams have their own limits.
+  // A session lives as long as its client wants; its streams have their own limits.
   StreamData: { defaultMs: 0, maxMs: 0 },
-  Publish: { defaultMs: 0, maxMs: 0 },
+  // A publisher that sets no deadline gets an hour, so a stuck one cannot hold its stream forever; one that sets a longer deadline keeps it.
+  Publish: { defaultMs: 3_600_000, maxMs: 0 },
 };
 
 const MODEL_NAME = /^[A-Za-z0-9._:/-]{1,128}$/;

@@ -14,7 +14,18 @@ export const limitsSchema = section('Request limits; past one is INVALID_ARGUMEN
   defaultMaxTokens: integer('max_tokens when a request sets none; at most maxTokens.', 256, 1, 10_000_000),
   maxPromptBytes: integer('Most UTF-8 bytes of prompt plus message contents.', 65_536, 1, 1_073_741_824),
   maxMessageBytes: integer('Largest gRPC message (and HTTP body) the server receives, in bytes.', 4_194_304, 1024, 1_073_741_824),
-  maxPublishTokens: integer('Most tokens one published stream may hold.', 2_097_152, 1, 1_000_000_000),
+  maxPublishTokens: integer(
+    'Most tokens one published stream may hold; past it Publish is RESOURCE_EXHAUSTED.',
+    2_097_152,
+    1,
+    1_000_000_000,
+  ),
+  maxStreamBytes: integer(
+    'Most UTF-8 bytes of token text one published stream may hold; past it Publish is RESOURCE_EXHAUSTED and the tokens already accepted stay readable.',
+    67_108_864,
+    1024,
+    17_179_869_184,
+  ),
   maxStreamsPerConnection: integer(
     'Most calls one HTTP/2 connection may have open at once, sent to clients as SETTINGS_MAX_CONCURRENT_STREAMS (a client queues its calls past it), so one connection cannot take every stream.',
     1000,
@@ -57,6 +68,12 @@ export const streamsSchema = section("The stream log's bounds, and where it live
   windowTokens: integer('Tokens a producer may run ahead of its slowest live consumer before it waits.', 1024, 1, 1_048_576),
   retentionMs: duration('How long a finished stream stays readable.', 300_000),
   maxRetainedStreams: integer('Most finished streams kept (over every replica on the redis store).', 1000, 0, 10_000_000),
+  maxRetainedBytes: integer(
+    'Most UTF-8 bytes of token text over all finished streams kept (over every replica on the redis store); past it the oldest finished streams are dropped first. 0 keeps none.',
+    536_870_912,
+    0,
+    1_099_511_627_776,
+  ),
   resumeGraceMs: duration(
     'How long an abandoned resumable stream keeps producing, and a resumable publisher may take to come back.',
     30_000,
@@ -100,7 +117,7 @@ export const deadlinesSchema = z
   )
   .prefault({})
   .describe(
-    'Deadline bounds by DataService method; "*" for the methods not named. Defaults: "*" 600000/3600000, ListModels and Cancel 10000/60000, StreamData and Publish none.',
+    'Deadline bounds by DataService method; "*" for the methods not named. Defaults: "*" 600000/3600000, ListModels and Cancel 10000/60000, Publish 3600000/none, StreamData none.',
   );
 
 export const timeoutsSchema = section("Limits on a generation's pace: the defaults and maxima of ttft_timeout_ms and idle_timeout_ms.", {

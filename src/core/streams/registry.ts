@@ -10,6 +10,8 @@ export interface StreamRegistryOptions {
   retentionMs: number;
   /** Most finished streams kept; the oldest finished are dropped first. */
   maxRetainedStreams: number;
+  /** Most UTF-8 bytes of token text over all finished streams kept; the oldest finished are dropped first. */
+  maxRetainedBytes: number;
   /** Backpressure window per stream, in tokens. */
   windowTokens: number;
   /** How long an abandoned resumable stream keeps producing, in ms. */
@@ -23,7 +25,9 @@ export interface StreamRegistryOptions {
 export class StreamRegistry {
   private readonly live = new Map<string, TokenStream>();
   /** Finished streams in the order they finished (Map keeps insertion order). */
-  private readonly retained = new Map<string, { stream: TokenStream; expiresAtMs: number }>();
+  private readonly retained = new Map<string, { stream: TokenStream; expiresAtMs: number; bytes: number }>();
+  /** The token text bytes of the retained streams. */
+  private retainedTextBytes = 0;
   private readonly observers: StreamObserver[] = [];
   private sweepTimer: NodeJS.Timeout | undefined;
 
@@ -37,6 +41,11 @@ export class StreamRegistry {
     return this.retained.size;
   }
 
+  /** UTF-8 bytes of token text over the retained streams. */
+  get retainedBytes(): number {
+    return this.retainedTextBytes;
+  }
+
   observe(observer: StreamObserver): void {
     this.observers.push(observer);
   }
@@ -48,7 +57,7 @@ export class StreamRegistry {
     const retained = this.retained.get(id);
     if (!retained) return undefined;
     if (retained.expiresAtMs <= Date.now()) {
-      this.retained.delete(id);
+      this.forget(id);
       return undefined;
     }
     return retained.stream;
@@ -76,7 +85,7 @@ export class StreamRegistry {
         reason: 'TOO_MANY_STREAMS',
       });
     }
-    this.retained.delete(id);
+    this.forget(id);
     const stream = new TokenStream({
       id,
       model: options.model,
@@ -103,7 +112,7 @@ export class StreamRegistry {
   sweep(nowMs = Date.now()): void {
     for (const [id, entry] of this.retained) {
       if (entry.expiresAtMs > nowMs) break; // finish order is expiry order
-      this.retained.delete(id);
+      this.forget(id);
     }
   }
 
@@ -113,14 +122,24 @@ export class StreamRegistry {
     this.sweepTimer = undefined;
   }
 
+  /** Drops a retained stream, if it is one. */
+  private forget(id: string): void {
+    const entry = this.retained.get(id);
+    if (!entry) return;
+    this.retained.delete(id);
+    this.retainedTextBytes -= entry.bytes;
+  }
+
   private retire(stream: TokenStream, end: StreamEnd): void {
     if (this.live.get(stream.id) === stream) this.live.delete(stream.id);
     for (const observer of this.observers) observer.ended?.(stream, end);
-    if (this.options.retentionMs <= 0 || this.options.maxRetainedStreams <= 0) return;
-    this.retained.set(stream.id, { stream, expiresAtMs: Date.now() + this.options.retentionMs });
-    while (this.retained.size > this.options.maxRetainedStreams) {
-      const oldest = this.retained.keys().next().value as string;
-      this.retained.delete(oldest);
+    if (this.options.retentionMs <= 0 || this.options.maxRetainedStreams <= 0 || this.options.maxRetainedBytes <= 0) return;
+    const bytes = stream.textBytes;
+    this.retained.set(stream.id, { stream, expiresAtMs: Date.now() + this.options.retentionMs, bytes });
+    this.retainedTextBytes += bytes;
+    const { maxRetainedStreams, maxRetainedBytes } = this.options;
+    while (this.retained.size > maxRetainedStreams || this.retainedTextBytes > maxRetainedBytes) {
+      this.forget(this.retained.keys().next().value as string);
     }
     if (!this.sweepTimer) {
       this.sweepTimer = setInterval(() => this.sweep(), Math.min(this.options.retentionMs, 10_000));

@@ -121,6 +121,8 @@ export interface StreamWriter extends StreamInfo {
   readonly signal: AbortSignal;
   /** Tokens appended so far: the seq the next appended token gets. */
   readonly nextSeq: number;
+  /** UTF-8 bytes of the token text appended so far (limits.maxStreamBytes, streams.maxRetainedBytes). */
+  readonly textBytes: number;
   /** How the stream ended (or is ending), or undefined while it is live. */
   readonly end: StreamEnd | undefined;
   /** Tokens in the prompt, reported in usage. */

@@ -44,6 +44,7 @@ export class TokenStream implements StreamWriter, StreamView {
   promptTokens: number;
 
   private readonly log: string[] = [];
+  private bytes = 0;
   private readonly readers = new Set<StreamReader>();
   private readonly controller = new AbortController();
   private readonly endListeners: Array<(end: StreamEnd) => void> = [];
@@ -122,6 +123,11 @@ export class TokenStream implements StreamWriter, StreamView {
   }
 
   /** The sequence number the next token will get: the number of tokens so far. */
+  /** UTF-8 bytes of the token text in the log. */
+  get textBytes(): number {
+    return this.bytes;
+  }
+
   get nextSeq(): number {
     return this.log.length;
   }
@@ -164,6 +170,7 @@ export class TokenStream implements StreamWriter, StreamView {
   append(token: string): Promise<void> | undefined {
     if (this.endState) return undefined;
     this.log.push(token);
+    this.bytes += Buffer.byteLength(token);
     this.lastProgressAtMs = performance.now();
     this.firstTokenAtMs ??= this.lastProgressAtMs;
     return this.afterAppend();
@@ -174,6 +181,8 @@ export class TokenStream implements StreamWriter, StreamView {
     if (this.endState || tokens.length === 0) return undefined;
     if (tokens.length <= 4096) this.log.push(...tokens);
     else for (const token of tokens) this.log.push(token);
+    // One native call per run, not per token: a run is up to a few hundred tokens.
+    this.bytes += Buffer.byteLength(tokens.length === 1 ? tokens[0] : tokens.join(''));
     this.lastProgressAtMs = performance.now();
     this.firstTokenAtMs ??= this.lastProgressAtMs;
     return this.afterAppend();

@@ -58,7 +58,7 @@ describe('config', () => {
     [{ auth: { tokens: [1] } }, 'auth.tokens[0]: must be a string of at least 16 characters'],
     [
       { limits: { maxTokens: 0, maxTokenz: 5 } },
-      'limits.maxTokenz: unknown field (expected one of maxConcurrentStreams, maxTokens, defaultMaxTokens, maxPromptBytes, maxMessageBytes, maxPublishTokens, maxStreamsPerConnection, maxConnections, perPrincipal)',
+      'limits.maxTokenz: unknown field (expected one of maxConcurrentStreams, maxTokens, defaultMaxTokens, maxPromptBytes, maxMessageBytes, maxPublishTokens, maxStreamBytes, maxStreamsPerConnection, maxConnections, perPrincipal)',
     ],
   ])('rejects %j with a message naming the field', (raw, message) => {
     expect(() => parseConfig(raw)).toThrow(new ConfigError(message));

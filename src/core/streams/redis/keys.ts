@@ -27,5 +27,10 @@ export function streamKeys(prefix: string, id: string): StreamKeys {
 
 /** Sorted set of finished streams (`id incarnation` by end time), for the count bound on retention. */
 export function retainedKey(prefix: string): string {
-  return `${prefix}:retained`;
+  return `${prefix}:{retained}`;
+}
+
+/** The token text bytes of each retained stream, and their `total`; in the retained set's slot (one script uses both). */
+export function retainedBytesKey(prefix: string): string {
+  return `${prefix}:{retained}:bytes`;
 }

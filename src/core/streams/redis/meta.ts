@@ -15,6 +15,8 @@ export interface StreamMeta {
   promptTokens: number;
   /** Tokens stored: the next seq. */
   nextSeq: number;
+  /** UTF-8 bytes of the token text stored. */
+  textBytes: number;
   end: StreamEnd | undefined;
   /** Unique per creation of the id. */
   incarnation: string;
@@ -44,6 +46,7 @@ export function parseMeta(id: string, reply: unknown): StreamMeta | undefined {
     publishedResumable: fields.get('pub') === '1',
     promptTokens: Number(fields.get('prompt') ?? 0),
     nextSeq,
+    textBytes: Number(fields.get('bytes') ?? 0) || 0,
     end: state === 'ended' && endJson !== undefined ? decodeEnd(endJson, `${id} meta`) : undefined,
     incarnation: fields.get('inc') ?? '',
   };

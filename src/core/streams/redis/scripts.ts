@@ -119,6 +119,8 @@ export const APPEND = script(
   2,
   `${FENCE}
 redis.call('XADD', KEYS[2], ARGV[2] .. '-1', 't', ARGV[4], 'l', ARGV[5])
+-- The run's text is its tokens joined: its length is their UTF-8 bytes.
+redis.call('HINCRBY', KEYS[1], 'bytes', #ARGV[4])
 local next = string.format('%d', tonumber(ARGV[2]) + tonumber(ARGV[3]))
 local retention_ms = tonumber(ARGV[7])
 if ARGV[8] then
@@ -181,7 +183,7 @@ return {'ok'}
 /**
  * KEYS meta, log. ARGV end template, channel, retention ms, mode ("stop":
  * end it if it is live; "lose": only if its producer is lost), grace ms.
- * Ends a stream this replica does not produce. → {"ok", incarnation} |
+ * Ends a stream this replica does not produce. → {"ok", incarnation, bytes} |
  * {"live"} | {"ended"} | {"gone"}
  */
 export const STOP = script(
@@ -192,7 +194,7 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'gone'} end
 if state ~= 'live' then return {'ended'} end
 if ARGV[4] == 'lose' and not lost(KEYS[1], clock(), tonumber(ARGV[5])) then return {'live'} end
-return {'ok', finish(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]))}
+return {'ok', finish(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3])), redis.call('HGET', KEYS[1], 'bytes') or '0'}
 `,
 );
 
@@ -221,14 +223,14 @@ return fields
  * KEYS meta, log. ARGV new token, lease ms, retention ms, grace ms, channel,
  * lost-end template. A resumable published stream whose producer went away
  * (detached, or its replica's lease ran out) gets a new producer here.
- * → {"ok", next} | {"attached", ms the lease still runs} | {"lost"} |
+ * → {"ok", next, bytes} | {"attached", ms the lease still runs} | {"lost"} |
  * {"not-resumable"} | {"ended"} | {"gone"}
  */
 export const TAKEOVER = script(
   'takeover',
   2,
   `
-local m = redis.call('HMGET', KEYS[1], 'state', 'pub', 'attached', 'until', 'next')
+local m = redis.call('HMGET', KEYS[1], 'state', 'pub', 'attached', 'until', 'next', 'bytes')
 if not m[1] then return {'gone'} end
 if m[1] ~= 'live' then return {'ended'} end
 if m[2] ~= '1' then return {'not-resumable'} end
@@ -244,7 +246,7 @@ redis.call('HSET', KEYS[1], 'lease', ARGV[1], 'until', string.format('%d', now +
 redis.call('PEXPIRE', KEYS[1], lease_ms + tonumber(ARGV[3]))
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], lease_ms + tonumber(ARGV[3])) end
 redis.call('SPUBLISH', ARGV[5], 'x' .. ARGV[1])
-return {'ok', m[5]}
+return {'ok', m[5], m[6] or '0'}
 `,
 );
 
@@ -315,23 +317,39 @@ return 0
 );
 
 /**
- * KEYS retained. ARGV member ("<id> <incarnation>"), retention ms, most
- * retained. Records a finished stream and returns the members past the count
+ * KEYS retained (a sorted set by finish time), retained bytes (a hash:
+ * member → bytes, and their "total"). ARGV member ("<id> <incarnation>"),
+ * retention ms, most retained, its token text bytes, most retained bytes.
+ * Records a finished stream and returns the members past the count or byte
  * bound (oldest first), whose keys the caller deletes; members past the
  * retention time are dropped (their keys have expired).
  */
 export const RETIRE = script(
   'retire',
-  1,
+  2,
   `
 local now = clock()
+local function drop(member)
+  local bytes = tonumber(redis.call('HGET', KEYS[2], member) or '0')
+  redis.call('HDEL', KEYS[2], member)
+  -- Formatted, since Lua would write minus zero as "-0", which Redis refuses as an integer.
+  if bytes ~= 0 then redis.call('HINCRBY', KEYS[2], 'total', string.format('%d', -bytes)) end
+end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
-local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
-if excess <= 0 then return {} end
-local popped = redis.call('ZPOPMIN', KEYS[1], excess)
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+redis.call('HINCRBY', KEYS[2], 'total', tonumber(ARGV[4]))
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))) do
+  redis.call('ZREM', KEYS[1], member)
+  drop(member)
+end
 local members = {}
-for i = 1, #popped, 2 do members[#members + 1] = popped[i] end
+local most, most_bytes = tonumber(ARGV[3]), tonumber(ARGV[5])
+while redis.call('ZCARD', KEYS[1]) > most or tonumber(redis.call('HGET', KEYS[2], 'total') or '0') > most_bytes do
+  local popped = redis.call('ZPOPMIN', KEYS[1], 1)
+  if #popped == 0 then break end
+  drop(popped[1])
+  members[#members + 1] = popped[1]
+end
 return members
 `,
 );

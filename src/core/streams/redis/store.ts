@@ -4,7 +4,7 @@ import { StatusCode, StreamFailure, alreadyExists, notFound } from '../status';
 import type { CreateStreamOptions, StreamObserver, StreamReader, StreamStore, StreamView, StreamWriter } from '../store';
 import { type StreamEnd, pastTheEnd } from '../tokenStream';
 import { type CorruptEntry, storedFailure } from './codec';
-import { retainedKey, type StreamKeys, streamKeys } from './keys';
+import { retainedBytesKey, retainedKey, type StreamKeys, streamKeys } from './keys';
 import { RedisLink, type RedisLinkOptions } from './link';
 import { parseMeta, type StreamMeta } from './meta';
 import { type MirrorHost, RedisMirror } from './mirror';
@@ -22,6 +22,8 @@ export interface RedisStoreOptions extends RedisLinkOptions {
   retentionMs: number;
   /** Most finished streams kept, over every replica; the oldest finished go first. */
   maxRetainedStreams: number;
+  /** Most token text bytes over the finished streams kept, over every replica; the oldest finished go first. */
+  maxRetainedBytes: number;
   /** Backpressure window per stream, in tokens. */
   windowTokens: number;
   /** How long an abandoned resumable stream keeps producing, and a resumable publisher may take to come back, in ms. */
@@ -125,6 +127,7 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
       publishedResumable: options.publishedResumable ?? false,
       promptTokens: options.promptTokens ?? 0,
       nextSeq: 0,
+      textBytes: 0,
       end: undefined,
       incarnation: randomUUID(),
     };
@@ -173,7 +176,7 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
     )) as string[];
     if (reply[0] === 'gone') throw notFound(id);
     if (reply[0] !== 'ok') return false;
-    this.retire(id, reply[1]);
+    this.retire(id, reply[1], Number(reply[2]) || 0);
     return true;
   }
 
@@ -206,7 +209,8 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
     if (reply[0] !== 'ok') return undefined;
     this.observer.takeover();
     this.logger.info({ streamId: id, nextSeq: Number(reply[1]) }, 'took over a published stream from another replica');
-    return this.adopt(new RedisWriter(this, { keys, meta: { ...meta, nextSeq: Number(reply[1]) }, token }));
+    const stored = { nextSeq: Number(reply[1]), textBytes: Number(reply[2]) || 0 };
+    return this.adopt(new RedisWriter(this, { keys, meta: { ...meta, ...stored }, token }));
   }
 
   failAll(failure: StreamFailure): void {
@@ -250,7 +254,7 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
     )) as string[];
     if (reply[0] === 'ok') {
       this.observer.producerLost();
-      this.retire(id, reply[1]);
+      this.retire(id, reply[1], Number(reply[2]) || 0);
     }
   }
 
@@ -343,7 +347,7 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
   ended(writer: RedisWriter, end: StreamEnd, incarnation?: string): void {
     this.forgetWriter(writer);
     for (const observer of this.observers) observer.ended?.(writer, end);
-    if (incarnation) this.retire(writer.id, incarnation);
+    if (incarnation) this.retire(writer.id, incarnation, writer.textBytes);
   }
 
   released(writer: RedisWriter): void {
@@ -395,10 +399,14 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
   }
 
   /** Records a finished stream and deletes those past the count bound. */
-  private retire(id: string, incarnation: string): void {
-    const key = retainedKey(this.options.keyPrefix);
+  private retire(id: string, incarnation: string, textBytes: number): void {
+    const { keyPrefix, maxRetainedStreams, maxRetainedBytes } = this.options;
     this.link
-      .run(RETIRE, [key], [`${id} ${incarnation}`, this.retentionMs, this.options.maxRetainedStreams])
+      .run(
+        RETIRE,
+        [retainedKey(keyPrefix), retainedBytesKey(keyPrefix)],
+        [`${id} ${incarnation}`, this.retentionMs, maxRetainedStreams, textBytes, maxRetainedBytes],
+      )
       .then((popped) => {
         for (const member of popped as string[]) {
           const [oldId, oldIncarnation] = member.split(' ');

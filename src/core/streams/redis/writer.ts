@@ -110,12 +110,16 @@ export class RedisWriter implements StreamWriter {
     this.promptTokens = meta.promptTokens;
     this.appended = meta.nextSeq;
     this.stored = meta.nextSeq;
+    this.textBytes = meta.textBytes;
     this.keys = options.keys;
     this.token = options.token;
     this.incarnation = meta.incarnation;
   }
 
   /** Receives the stream's channel messages (see notified). */
+  /** UTF-8 bytes of token text: what Redis held at (re)open, plus what was appended here. */
+  textBytes: number;
+
   readonly listener = (message: string) => this.notified(message);
 
   get signal(): AbortSignal {
@@ -148,12 +152,14 @@ export class RedisWriter implements StreamWriter {
   append(token: string): Promise<void> | undefined {
     if (this.end) return undefined;
     this.pending.push(token);
+    this.textBytes += Buffer.byteLength(token);
     return this.afterAppend(1);
   }
 
   appendMany(tokens: readonly string[]): Promise<void> | undefined {
     if (this.end || tokens.length === 0) return undefined;
     for (const token of tokens) this.pending.push(token);
+    this.textBytes += Buffer.byteLength(tokens.length === 1 ? tokens[0] : tokens.join(''));
     return this.afterAppend(tokens.length);
   }
 
@@ -320,6 +326,7 @@ export class RedisWriter implements StreamWriter {
       publishedResumable: this.publishedResumable,
       promptTokens: this.promptTokens,
       nextSeq: this.stored,
+      textBytes: this.textBytes,
       end: this.settledEnd,
       incarnation: this.incarnation,
     };

@@ -15,6 +15,7 @@ describe('stream registry', () => {
       maxActiveStreams: 3,
       retentionMs,
       maxRetainedStreams: 10,
+      maxRetainedBytes: 1_000_000,
       windowTokens: 4,
       resumeGraceMs: 100,
       ...options,
