@@ -1,23 +1,27 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { format, parseArgs } from 'node:util';
+import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import { type ClientTls, type TokenRelayClient, createClient } from './client';
 import { FinishReason } from './gen/tokenrelay/v1/data_service';
 import { type Config, ConfigError, configJsonSchema, loadConfig } from './core/config';
-import { createLogger } from './server/logger';
-import { TokenRelayServer } from './server/server';
+import { TokenRelayError } from './client/errors';
+import { Principals } from './core/principals';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, createLogger } from './server/logger';
+import { ListenError, TokenRelayServer } from './server/server';
+import { VERSION } from './server/version';
 import { MAX_WORKERS, isWorker, runPrimary, workerId } from './server/workers';
 
 const HELP = `tokenrelay: relays language-model tokens over gRPC (HTTP/2) streams
 
 Usage:
   tokenrelay serve [--grpc-port N] [--http-port N] [--host ADDR] [--config FILE] [--workers N]
-                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
+                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--log-format pretty|json]
   tokenrelay generate [--addr HOST:PORT] [TLS] [--model NAME] [--max-tokens N] [--seed N] PROMPT
   tokenrelay models [--addr HOST:PORT] [TLS]
   tokenrelay config check FILE
   tokenrelay config schema
-  tokenrelay --help
+  tokenrelay --help | --version
 
 serve      Serve DataService, Health and reflection on the gRPC port, and
            /healthz, /readyz and /metrics on the HTTP port. Stops gracefully on
@@ -38,16 +42,21 @@ serve      Serve DataService, Health and reflection on the gRPC port, and
                   ask clients for a certificate signed by this PEM CA, and
                   refuse those without one (env TOKENRELAY_TLS_CLIENT_CA;
                   config tls.clientCaFile, tls.requireClientCert)
+  --log-format pretty|json
+                  force pretty or JSON log lines (env TOKENRELAY_LOG_FORMAT;
+                  default pretty on a terminal, JSON otherwise)
 
-generate   Start a generation and print its tokens as they arrive, then the
-           usage on stderr. Ctrl-C cancels the call.
+generate   Start a generation and print its tokens as they arrive (and a
+           newline at the end when stdout is not a terminal), then the usage
+           on stderr. Ctrl-C cancels the call.
   --addr HOST:PORT  server address (env TOKENRELAY_ADDR, default 127.0.0.1:50051);
                     several, comma-separated, or dns:///NAME:PORT are balanced
   --model NAME      model (default: the server's default model)
   --max-tokens N    most tokens to generate (default: the server's, 256)
   --seed N          seed for deterministic output (default 0)
-  A lost connection is resumed from the last token received; Ctrl-C cancels
-  the stream on the server.
+  A lost connection is resumed from the last token received; a server that
+  cannot be reached at all is an error at once. Ctrl-C cancels the stream
+  on the server.
 
 models     List the server's models.
   --addr HOST:PORT  server address (env TOKENRELAY_ADDR, default 127.0.0.1:50051)
@@ -66,20 +75,60 @@ config schema       Print the config file's JSON Schema: every field, its
                     default and its range.
 
 Flags win over environment variables; TOKENRELAY_LOG_LEVEL sets the log
-level (default info); TOKENRELAY_TOKEN is the bearer token generate and
-models send, for a server with auth configured. Logs are JSON lines, pretty on a terminal.
+level (${LOG_LEVELS.join(', ')}; default info); TOKENRELAY_TOKEN is the
+bearer token generate and models send, for a server with auth configured.
+
+Exit codes: 0 done; 1 a failure at run time (the server could not be
+reached, a call failed); 2 a usage, config or startup problem (a bad flag,
+variable or config file, a port in use); 130 interrupted.
 `;
 
+/** A usage, config or startup problem: one line naming what to change, exit 2. */
 function fail(message: string): never {
   process.stderr.write(`tokenrelay: ${message}\n`);
   process.exit(2);
 }
 
+/** A flag, or else its environment variable: the value, and the name to blame when it is wrong. */
+function setting(values: Record<string, string | boolean | undefined>, flag: string, variable: string): [string | undefined, string] {
+  const given = values[flag] as string | undefined;
+  if (given !== undefined) return [given, `--${flag}`];
+  return [process.env[variable], variable];
+}
+
 function port(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined || value === '') return fallback;
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) fail(`${name}: not a port number: ${value}`);
+  if (!/^\d+$/.test(value) || parsed > 65535) fail(`${name}: must be a port number from 0 to 65535, got ${JSON.stringify(value)}`);
   return parsed;
+}
+
+/** The flag or variable to change for a port that could not be bound, and how. */
+function listenProblem(error: ListenError): string {
+  const [flag, variable] = error.port === 'grpc' ? ['--grpc-port', 'TOKENRELAY_GRPC_PORT'] : ['--http-port', 'TOKENRELAY_HTTP_PORT'];
+  const where = `${error.host}:${error.portNumber}`;
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return `${flag}: ${where} is already in use (the ${error.port === 'grpc' ? 'gRPC' : 'HTTP'} port); choose another with ${flag} or ${variable} (0 picks a free one)`;
+    case 'EACCES':
+      return `${flag}: ${where} needs privileges to bind; choose a port above 1023 with ${flag} or ${variable}`;
+    case 'EADDRNOTAVAIL':
+      return `--host: ${error.host} is not an address of this machine; choose another with --host or TOKENRELAY_HOST (0.0.0.0 for every interface)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `--host: ${error.host} does not resolve; choose another with --host or TOKENRELAY_HOST`;
+    default:
+      return `${flag}: cannot listen on ${where}: ${error.code ?? (error.cause as Error)?.message ?? 'unknown error'}`;
+  }
+}
+
+/** A whole-number flag, or undefined when it is not given. */
+function wholeNumber(values: Record<string, string | boolean | undefined>, flag: string, min: number): number | undefined {
+  const value = values[flag] as string | undefined;
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value) || Number(value) < min)
+    fail(`--${flag}: must be a whole number of at least ${min}, got ${JSON.stringify(value)}`);
+  return Number(value);
 }
 
 function workerCount(value: string | undefined): number {
@@ -93,7 +142,18 @@ function workerCount(value: string | undefined): number {
 async function serve(values: Record<string, string | boolean | undefined>): Promise<void> {
   const env = process.env;
   const workers = workerCount((values.workers as string | undefined) ?? env.TOKENRELAY_WORKERS);
-  const logger = createLogger(undefined, workerId());
+  const level = env.TOKENRELAY_LOG_LEVEL || 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    fail(`TOKENRELAY_LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
+  }
+  const [logFormat, formatName] = setting(values, 'log-format', 'TOKENRELAY_LOG_FORMAT');
+  if (logFormat && !(LOG_FORMATS as readonly string[]).includes(logFormat)) {
+    fail(`${formatName}: must be pretty or json, got ${JSON.stringify(logFormat)}`);
+  }
+  const logger = createLogger(level, workerId(), (logFormat || undefined) as LogFormat | undefined);
+  // grpc-js's own lines (a failed bind, a client that broke the protocol) join ours instead of going raw to stderr.
+  const grpcLine = (...args: unknown[]) => logger.warn({ source: 'grpc-js' }, format(...args));
+  setGrpcLogger({ error: grpcLine, info: grpcLine, debug: grpcLine });
   let config: Config;
   try {
     config = loadConfig((values.config as string | undefined) ?? env.TOKENRELAY_CONFIG);
@@ -111,17 +171,23 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
     return;
   }
   config = withTlsFlags(config, values);
+  const grpcPort = port(...setting(values, 'grpc-port', 'TOKENRELAY_GRPC_PORT'), 50051);
+  const httpPortNumber = port(...setting(values, 'http-port', 'TOKENRELAY_HTTP_PORT'), 8080);
   let server: TokenRelayServer;
   try {
     server = await TokenRelayServer.start({
       config,
       logger,
       host: (values.host as string | undefined) ?? env.TOKENRELAY_HOST ?? '0.0.0.0',
-      grpcPort: port((values['grpc-port'] as string | undefined) ?? env.TOKENRELAY_GRPC_PORT, '--grpc-port', 50051),
-      httpPort: port((values['http-port'] as string | undefined) ?? env.TOKENRELAY_HTTP_PORT, '--http-port', 8080),
+      grpcPort,
+      httpPort: httpPortNumber,
     });
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message);
+    if (error instanceof ListenError) {
+      logger.flush();
+      fail(listenProblem(error));
+    }
     throw error;
   }
   // A bug that escapes a handler's own guard is logged, never a crashed server.
@@ -170,7 +236,8 @@ function configCommand(args: string[]): void {
   }
   if (action !== 'check' || file === undefined || extra.length > 0) fail('config: use "config check FILE" or "config schema"');
   try {
-    loadConfig(file);
+    // As serve reads it: the file, the environment overlay, and the tokens the auth section names.
+    Principals.fromConfig(loadConfig(file).auth);
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message);
     throw error;
@@ -182,7 +249,8 @@ function configCommand(args: string[]): void {
 function connect(values: Record<string, string | boolean | undefined>): TokenRelayClient {
   const addresses = (values.addr as string | undefined) ?? process.env.TOKENRELAY_ADDR ?? '127.0.0.1:50051';
   try {
-    return createClient(addresses, { token: process.env.TOKENRELAY_TOKEN, tls: clientTls(values) });
+    // A person waiting at a terminal learns at once that nothing answers; a stream that was flowing is still resumed.
+    return createClient(addresses, { token: process.env.TOKENRELAY_TOKEN, tls: clientTls(values), firstConnect: 'fail' });
   } catch (error) {
     fail(`--addr: ${(error as Error).message}`);
   }
@@ -210,18 +278,21 @@ function clientTls(values: Record<string, string | boolean | undefined>): Client
 }
 
 async function generate(values: Record<string, string | boolean | undefined>, prompt: string): Promise<void> {
+  const maxTokens = wholeNumber(values, 'max-tokens', 1);
+  const seed = wholeNumber(values, 'seed', 0);
   const sdk = connect(values);
-  const maxTokens = values['max-tokens'] === undefined ? undefined : Number(values['max-tokens']);
-  const seed = values.seed === undefined ? undefined : Number(values.seed);
   // Ctrl-C aborts the stream: the SDK cancels it on the server, so the model stops too.
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort(new Error('interrupted')));
+  /** Whether any text went to stdout (a failure then starts on a line of its own). */
+  let wrote = false;
   try {
     const stream = sdk.generate(
       { model: (values.model as string | undefined) ?? '', prompt, maxTokens, seed },
       { signal: controller.signal },
     );
     for await (const chunk of stream) {
+      wrote = true;
       process.stdout.write(chunk.tokens.join(''));
       if (chunk.finishReason !== FinishReason.FINISH_REASON_UNSPECIFIED) {
         const reason = FinishReason[chunk.finishReason].replace('FINISH_REASON_', '').toLowerCase();
@@ -230,10 +301,11 @@ async function generate(values: Record<string, string | boolean | undefined>, pr
         );
       }
     }
+    // A pipe or a file gets the text as a line.
+    if (!process.stdout.isTTY) process.stdout.write('\n');
   } catch (error) {
-    process.stderr.write(
-      `\ntokenrelay: ${controller.signal.aborted ? 'interrupted; the stream was cancelled' : (error as Error).message}\n`,
-    );
+    const problem = controller.signal.aborted ? 'interrupted; the stream was cancelled' : callProblem(error);
+    process.stderr.write(`${wrote ? '\n' : ''}tokenrelay: ${problem}\n`);
     process.exitCode = controller.signal.aborted ? 130 : 1;
   } finally {
     // Let the Cancel reach the server before the channel closes.
@@ -252,11 +324,17 @@ async function models(values: Record<string, string | boolean | undefined>): Pro
       process.stdout.write(`${model.name}${mark}\t${model.backend}${where}\t${model.description}\n`);
     }
   } catch (error) {
-    process.stderr.write(`tokenrelay: ${(error as Error).message}\n`);
+    process.stderr.write(`tokenrelay: ${callProblem(error)}\n`);
     process.exitCode = 1;
   } finally {
     sdk.close();
   }
+}
+
+/** A failed call, for a person: "cannot reach ADDRESS (why)" as it is, anything else with its status code. */
+function callProblem(error: unknown): string {
+  if (error instanceof TokenRelayError && error.details.startsWith('cannot reach ')) return error.details;
+  return (error as Error).message;
 }
 
 function parseCommandLine() {
@@ -265,6 +343,8 @@ function parseCommandLine() {
       allowPositionals: true,
       options: {
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+        'log-format': { type: 'string' },
         'grpc-port': { type: 'string' },
         'http-port': { type: 'string' },
         host: { type: 'string' },
@@ -284,13 +364,21 @@ function parseCommandLine() {
       },
     });
   } catch (error) {
-    fail(`${(error as Error).message}\n\n${HELP}`);
+    const message = (error as Error).message;
+    const ambiguous = /^Option '(--[a-z-]+)[^']*' argument is ambiguous/.exec(message);
+    if (ambiguous)
+      fail(`${ambiguous[1]}: its value starts with a dash; write ${ambiguous[1]}=VALUE if you mean it (see tokenrelay --help)`);
+    fail(`${message.split('\n')[0]} (see tokenrelay --help)`);
   }
 }
 
 async function main(): Promise<void> {
   const { values, positionals } = parseCommandLine();
   const [command, ...rest] = positionals;
+  if (values.version) {
+    process.stdout.write(`tokenrelay ${VERSION}\n`);
+    return;
+  }
   if (values.help || !command) {
     process.stdout.write(HELP);
     return;
@@ -306,7 +394,7 @@ async function main(): Promise<void> {
     case 'config':
       return configCommand(rest);
     default:
-      fail(`unknown command ${JSON.stringify(command)}\n\n${HELP}`);
+      fail(`unknown command ${JSON.stringify(command)}: use serve, generate, models or config (see tokenrelay --help)`);
   }
 }
 

@@ -10,7 +10,7 @@ import { DEFAULT_CLIENT_DEADLINES, type DeadlineDefaults } from './interceptors/
 import { clientInterceptors } from './interceptors';
 import type { BackoffOptions } from '../common/backoff';
 import { type ClientTls, channelCredentials, channelOptions } from './channel';
-import { TokenRelayError } from './errors';
+import { TokenRelayError, neverConnected, unreachable } from './errors';
 import { ResumableStream, type StreamOptions, generationOpener, generationRequest, withMetadata } from './generate';
 import { type PublishOptions, type TokenSource, publishStream } from './publish';
 import { Session } from './session';
@@ -29,6 +29,15 @@ export interface ClientOptions {
   backoff?: BackoffOptions;
   /** Extra or overriding grpc-js channel options. */
   channelOptions?: ChannelOptions;
+  /**
+   * What a call does when this client has never reached a server and cannot
+   * connect: `'retry'` (the default: backoff and resume as for any lost
+   * connection, for a client started before its server), or `'fail'` at once
+   * with UNAVAILABLE `cannot reach ADDRESS (connection refused)` (for a tool
+   * a person runs, like the CLI). Once a call has reached a server, a lost
+   * connection is retried and resumed either way.
+   */
+  firstConnect?: 'retry' | 'fail';
 }
 
 /**
@@ -46,6 +55,8 @@ export class TokenRelayClient {
   /** The generated client underneath, with the SDK's interceptors. */
   readonly raw: DataServiceClient;
   private readonly backoff: BackoffOptions;
+  /** Whether any call has reached a server (had its response headers). */
+  private reached = false;
 
   /**
    * @param addresses One `'host:port'`; several, as an array or a
@@ -63,7 +74,12 @@ export class TokenRelayClient {
     this.backoff = options.backoff ?? {};
     this.raw = new DataServiceClient(target, options.credentials ?? channelCredentials(options.tls), {
       ...channelOptions(options.channelOptions, loadBalancing),
-      interceptors: clientInterceptors({ ...DEFAULT_CLIENT_DEADLINES, ...options.deadlines }, this.backoff),
+      interceptors: clientInterceptors({ ...DEFAULT_CLIENT_DEADLINES, ...options.deadlines }, this.backoff, {
+        reached: () => this.reached || options.firstConnect !== 'fail',
+        onReached: () => {
+          this.reached = true;
+        },
+      }),
     });
   }
 
@@ -75,8 +91,12 @@ export class TokenRelayClient {
   generate(request: Partial<GenerateRequest>, options: StreamOptions = {}): ResumableStream {
     const full = generationRequest(request, options.resume !== false);
     const metadata = this.metadata(options.metadata);
-    return new ResumableStream(full.streamId, generationOpener(this.raw, full, metadata), this.streamOptions(options), (id) =>
-      this.stopStream(id),
+    return new ResumableStream(
+      full.streamId,
+      generationOpener(this.raw, full, metadata),
+      this.streamOptions(options),
+      (id) => this.stopStream(id),
+      this.firstContact,
     );
   }
 
@@ -88,6 +108,7 @@ export class TokenRelayClient {
       (seq, _delivered, callOptions) => this.raw.subscribe({ streamId, fromSeq: seq }, metadata.clone(), callOptions),
       this.streamOptions(options),
       undefined,
+      this.firstContact,
     );
     stream.nextSeq = fromSeq;
     return stream;
@@ -142,8 +163,20 @@ export class TokenRelayClient {
   }
 
   private unary<Response>(start: (callback: (error: ServiceError | null, response: Response) => void) => void): Promise<Response> {
-    return new Promise((resolve, reject) => start((error, response) => (error ? reject(TokenRelayError.from(error)) : resolve(response))));
+    return new Promise((resolve, reject) =>
+      start((error, response) => (error ? reject(this.firstContact(error) ?? TokenRelayError.from(error)) : resolve(response))),
+    );
   }
+
+  /**
+   * With `firstConnect: 'fail'`: a call that reached no server, while this
+   * client never has, is most likely a wrong address or a server that is not
+   * running, so it fails at once as `cannot reach ADDRESS (why)` instead of
+   * being retried. Once any call has reached a server, failures to connect
+   * are a restart or a deploy, and are retried and resumed as usual.
+   */
+  private readonly firstContact = (error: unknown): TokenRelayError | undefined =>
+    this.options.firstConnect === 'fail' && !this.reached && neverConnected(error) ? unreachable(this.address, error) : undefined;
 }
 
 /**

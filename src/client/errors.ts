@@ -20,6 +20,29 @@ export class TokenRelayError extends Error {
   }
 }
 
+/** Whether a call failed without reaching any server: grpc-js could not connect ("No connection established"). */
+export function neverConnected(error: unknown): boolean {
+  const { code, details = '' } = error as Partial<ServiceError>;
+  return code === Status.UNAVAILABLE && details.startsWith('No connection established');
+}
+
+/** Why grpc-js could not connect, in a few words: "connection refused", "unknown host", ... */
+function connectProblem(details: string): string {
+  if (/ECONNREFUSED/.test(details)) return 'connection refused';
+  if (/ENOTFOUND|EAI_AGAIN|Name resolution failed|DNS resolution failed/i.test(details)) return 'unknown host';
+  if (/ETIMEDOUT|timed out/i.test(details)) return 'timed out';
+  if (/EHOSTUNREACH|ENETUNREACH/.test(details)) return 'no route to host';
+  if (/handshake|certificate|SSL|TLS/i.test(details)) return 'TLS handshake failed';
+  const last = /Last error: (?:Error: )?([^.]*)/.exec(details)?.[1];
+  return last?.trim() || 'no connection';
+}
+
+/** A call that never reached a server, said plainly: `cannot reach 127.0.0.1:1 (connection refused)`. */
+export function unreachable(address: string, error: unknown): TokenRelayError {
+  const details = (error as Partial<ServiceError>).details ?? '';
+  return new TokenRelayError(Status.UNAVAILABLE, `cannot reach ${address} (${connectProblem(details)})`, { cause: error });
+}
+
 /**
  * Whether a failed stream is worth resuming: the connection or the server
  * went away (UNAVAILABLE, a GOAWAY, a reset), not the request being wrong,

@@ -87,6 +87,8 @@ export class ResumableStream implements AsyncIterable<TokenChunk> {
     private readonly open: Open,
     private readonly options: StreamOptions,
     private readonly onStop: ((streamId: string) => Promise<unknown>) | undefined,
+    /** The error for a call that reached no server while the client never has: such a first call fails at once. */
+    private readonly firstContact: (error: unknown) => TokenRelayError | undefined = () => undefined,
   ) {}
 
   async *[Symbol.asyncIterator](): AsyncGenerator<TokenChunk, void, undefined> {
@@ -139,6 +141,9 @@ export class ResumableStream implements AsyncIterable<TokenChunk> {
           throw new TokenRelayError(Status.UNAVAILABLE, 'the stream ended without its final chunk');
         } catch (error) {
           if (signal?.aborted) throw signal.reason;
+          // Resuming is for a stream that was flowing; a first call that reached no server fails at once.
+          const unreachable = !delivered && this.reconnects === 0 ? this.firstContact(error) : undefined;
+          if (unreachable) throw unreachable;
           const transient = stalled || isTransient(error);
           if (!resume || !transient) throw this.explain(error);
           const delayMs = budget.next();

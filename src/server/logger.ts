@@ -5,8 +5,16 @@ const BUFFER_BYTES = 4096;
 /** Most ms a line waits in the buffer. */
 const FLUSH_EVERY_MS = 250;
 
+/** The levels TOKENRELAY_LOG_LEVEL takes (pino's). */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** How lines are written: `pretty` (pino-pretty) or `json` lines. */
+export const LOG_FORMATS = ['pretty', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 /**
- * JSON lines on stdout; pretty lines when stdout is a terminal (pino-pretty).
+ * JSON lines on stdout; pretty lines when stdout is a terminal (pino-pretty),
+ * unless `format` says which.
  * Level from TOKENRELAY_LOG_LEVEL (default info).
  *
  * Lines are buffered and written asynchronously (sonic-boom, sync: false):
@@ -18,9 +26,9 @@ const FLUSH_EVERY_MS = 250;
  * exits (a SIGKILL loses at most that last quarter second). Lines that say
  * the server's state changed (serving, stopped) are flushed at once.
  */
-export function createLogger(level = process.env.TOKENRELAY_LOG_LEVEL ?? 'info', worker?: number): Logger {
+export function createLogger(level = process.env.TOKENRELAY_LOG_LEVEL ?? 'info', worker?: number, format?: LogFormat): Logger {
   const options = { level, base: { service: 'tokenrelay', ...(worker === undefined ? {} : { worker }) } };
-  if (process.stdout.isTTY) {
+  if (format === 'pretty' || (format === undefined && process.stdout.isTTY)) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } });
   }
   const logger = pino(options, pino.destination({ dest: 1, sync: false, minLength: BUFFER_BYTES }));

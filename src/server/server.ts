@@ -62,6 +62,30 @@ function capConnections(server: Server, max: number, onDrop: () => void): void {
   }
 }
 
+/**
+ * A port that could not be bound: which one, where, and the system's code
+ * (EADDRINUSE, EADDRNOTAVAIL, EACCES, ...), so the CLI can say which flag to
+ * change.
+ */
+export class ListenError extends Error {
+  readonly code: string | undefined;
+
+  constructor(
+    readonly port: 'grpc' | 'http',
+    readonly host: string,
+    readonly portNumber: number,
+    cause: unknown,
+  ) {
+    const text = cause instanceof Error ? cause.message : String(cause);
+    super(`cannot listen on ${host}:${portNumber} (${port}): ${text}`, { cause });
+    this.name = 'ListenError';
+    this.code =
+      (cause as NodeJS.ErrnoException)?.code ??
+      /\b(E[A-Z]{3,})\b/.exec(text)?.[1] ??
+      (/Name resolution failed/i.test(text) ? 'ENOTFOUND' : undefined);
+  }
+}
+
 export interface ServeOptions {
   config: Config;
   logger: Logger;
@@ -196,35 +220,42 @@ export class TokenRelayServer {
   private async listen(): Promise<void> {
     const host = this.options.host ?? '0.0.0.0';
     const address = host.includes(':') ? `[${host}]` : host;
+    const wantedGrpcPort = this.options.grpcPort ?? 50051;
     this.grpcPort = await new Promise<number>((resolve, reject) => {
       this.grpc.bindAsync(
-        `${address}:${this.options.grpcPort ?? 50051}`,
+        `${address}:${wantedGrpcPort}`,
         this.tls?.serverCredentials() ?? ServerCredentials.createInsecure(),
-        (error, port) => (error ? reject(error) : resolve(port)),
+        (error, port) => (error ? reject(new ListenError('grpc', host, wantedGrpcPort, error)) : resolve(port)),
       );
     });
     const { limits } = this.options.config;
     capConnections(this.grpc, limits.maxConnections, () => this.metrics.connectionsRefused.inc({ port: 'grpc' }));
     const wantedHttpPort = this.options.httpPort === undefined ? 8080 : this.options.httpPort;
     if (wantedHttpPort !== null) {
-      this.http = await startHttpSide({
-        host,
-        port: wantedHttpPort,
-        metrics: this.metrics,
-        logger: this.options.logger,
-        tls: this.tls,
-        metricsAuth:
-          this.options.config.auth.protectMetrics && this.principals.enabled
-            ? (header) => this.principals.byBearer(header) !== undefined
-            : undefined,
-        isReady: () => this.ready && this.store.ready,
-        api: createHttpApi({
-          context: { ...this.context, metrics: this.metrics },
-          principals: this.principals,
-          certificates: this.options.config.tls?.requireClientCert,
-          isDraining: () => this.draining,
-        }),
-      });
+      try {
+        this.http = await startHttpSide({
+          host,
+          port: wantedHttpPort,
+          metrics: this.metrics,
+          logger: this.options.logger,
+          tls: this.tls,
+          metricsAuth:
+            this.options.config.auth.protectMetrics && this.principals.enabled
+              ? (header) => this.principals.byBearer(header) !== undefined
+              : undefined,
+          isReady: () => this.ready && this.store.ready,
+          api: createHttpApi({
+            context: { ...this.context, metrics: this.metrics },
+            principals: this.principals,
+            certificates: this.options.config.tls?.requireClientCert,
+            isDraining: () => this.draining,
+          }),
+        });
+      } catch (error) {
+        // The gRPC port is already bound: let it go, so a caller that catches this can bind again.
+        this.grpc.forceShutdown();
+        throw new ListenError('http', host, wantedHttpPort, error);
+      }
       this.httpPort = httpPort(this.http);
       this.http.maxConnections = limits.maxConnections;
       this.http.on('drop', () => this.metrics.connectionsRefused.inc({ port: 'http' }));

@@ -19,7 +19,7 @@ describe('the tokenrelay CLI', () => {
   it('`generate` prints the tokens, then the finish reason and usage', async () => {
     const result = await run(process.execPath, [CLI, 'generate', '--addr', t.address, '--model', 'echo', 'Hello from the CLI']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toBe('Hello from the CLI');
+    expect(result.stdout).toBe('Hello from the CLI\n'); // a newline at the end, since stdout is a pipe
     expect(result.stderr).toMatch(/\[stream [0-9a-f-]+: stop; prompt_tokens=4 completion_tokens=4\]/);
   });
 

@@ -1,7 +1,9 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseConfig } from '../../src/core/config';
 import { readmeSdkExample } from '../helpers/readme';
+import { run } from '../helpers/run';
 import { startTestServer, type TestServer } from '../helpers/server';
 
 /** The README's SDK example, run as written against a real server (only the address and import path differ). */
@@ -54,6 +56,22 @@ describe('the README', () => {
     } finally {
       if (saved === undefined) delete process.env.VLLM_API_KEY;
       else process.env.VLLM_API_KEY = saved;
+    }
+  });
+
+  it('the Python stub command runs as written on a fresh clone (gen/ does not exist yet)', async () => {
+    const readme = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## From Python'));
+    const command = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    expect(command).toContain('protoc');
+    const clone = mkdtempSync(path.join(os.tmpdir(), 'tokenrelay-readme-python-'));
+    try {
+      symlinkSync(path.join(__dirname, '../../proto'), path.join(clone, 'proto'));
+      const result = await run('bash', ['-euo', 'pipefail', '-c', command], { cwd: clone, timeoutMs: 20_000 });
+      expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(readdirSync(path.join(clone, 'gen/tokenrelay/v1')).sort()).toEqual(['data_service_pb2.py', 'data_service_pb2_grpc.py']);
+    } finally {
+      rmSync(clone, { recursive: true, force: true });
     }
   });
 });

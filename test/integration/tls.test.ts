@@ -186,7 +186,7 @@ describe('mTLS: --tls-client-ca requires a client certificate signed by that CA'
     const server = await serveProcess({ ...CONFIG, tls, auth: { principals: [{ name: 'frontend' }] } });
     servers.push(server);
     expect(await pythonGenerate(server.grpcPort, { ca: 'ca.pem', cert: 'frontend.pem', key: 'frontend.key' })).toBe(PROMPT);
-    expect(await pythonGenerate(server.grpcPort, { ca: 'ca.pem', cert: 'stranger.pem', key: 'stranger.key' })).toEqual({
+    expect(await pythonGenerate(server.grpcPort, { ca: 'ca.pem', cert: 'stranger.pem', key: 'stranger.key' })).toMatchObject({
       code: 'UNAUTHENTICATED',
       details: 'missing or invalid bearer token',
     });
@@ -219,7 +219,7 @@ describe('mTLS: --tls-client-ca requires a client certificate signed by that CA'
       PROMPT,
     ];
     const result = await run(process.execPath, args, { timeoutMs: 20_000 });
-    expect({ code: result.code, stdout: result.stdout }).toEqual({ code: 0, stdout: PROMPT });
+    expect({ code: result.code, stdout: result.stdout }).toEqual({ code: 0, stdout: `${PROMPT}\n` });
     const models = await run(process.execPath, [CLI, 'models', ...addr, '--cert', certs.file('frontend.pem')], { timeoutMs: 20_000 });
     expect({ code: models.code, stderr: models.stderr.trim() }).toEqual({
       code: 2,

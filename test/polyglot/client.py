@@ -71,13 +71,11 @@ def generate(grpc, pb2, stub, plan, timeout_s):
         metadata = [("authorization", "Bearer " + plan["token"])] if "token" in plan else None
         chunks = [chunk_json(pb2, chunk) for chunk in stub.Generate(request, timeout=timeout_s, metadata=metadata)]
     except grpc.RpcError as error:
-        return {
-            "error": {
-                "code": error.code().name,
-                "details": error.details(),
-                "status_details": status_details(error),
-            }
-        }
+        failed = {"code": error.code().name, "details": error.details()}
+        decoded = status_details(error)
+        if decoded is not None:  # a failure of the connection itself has no details
+            failed["status_details"] = decoded
+        return {"error": failed}
     return {"chunks": chunks, "tokens": [token for chunk in chunks for token in chunk["tokens"]]}
 
 

@@ -1,4 +1,5 @@
 import { type Interceptor, InterceptingCall, type Metadata, type StatusObject, status as Status } from '@grpc/grpc-js';
+import { neverConnected } from '../errors';
 import { type BackoffOptions, RetryBudget } from '../../common/backoff';
 
 /**
@@ -7,7 +8,11 @@ import { type BackoffOptions, RetryBudget } from '../../common/backoff';
  * the call's deadline and the attempt bound. Other methods pass through:
  * streams are resumed by the SDK from their last sequence number instead.
  */
-export function retryInterceptor(methods: readonly string[], backoff: BackoffOptions = {}): Interceptor {
+export function retryInterceptor(
+  methods: readonly string[],
+  backoff: BackoffOptions = {},
+  reached: () => boolean = () => true,
+): Interceptor {
   return (options, nextCall) => {
     const method = options.method_definition.path.split('/').pop() ?? '';
     if (!methods.includes(method) || options.method_definition.requestStream || options.method_definition.responseStream) {
@@ -28,7 +33,9 @@ export function retryInterceptor(methods: readonly string[], backoff: BackoffOpt
         };
         /** Retries the call after the budget's wait, or ends it with the status when it is not worth retrying. */
         const retryOrFinish = (status: StatusObject, nextStatus: (status: StatusObject) => void) => {
-          const delayMs = status.code === Status.UNAVAILABLE ? budget.next() : undefined;
+          // A client that has never reached a server does not retry not reaching one (see TokenRelayClient.firstContact).
+          const retryable = status.code === Status.UNAVAILABLE && (reached() || !neverConnected(status));
+          const delayMs = retryable ? budget.next() : undefined;
           if (delayMs === undefined) return finish(status, nextStatus);
           setTimeout(() => {
             let call: ReturnType<typeof nextCall>;
