@@ -71,7 +71,35 @@ export async function startHttpSide(options: HttpSideOptions): Promise<http.Serv
   return server;
 }
 
+/**
+ * The `route` label of an HTTP request: one of the paths served (a stream's id
+ * as `{id}`), else "other", so no client can make new series.
+ */
+export function routeLabel(pathname: string): string {
+  if (SIDE_PATHS.has(pathname) || pathname === '/' || pathname === '/v1/models' || pathname === '/v1/chat/completions') return pathname;
+  if (/^\/v1\/streams\/[^/]+\/events$/.test(pathname)) return '/v1/streams/{id}/events';
+  if (/^\/v1\/streams\/[^/]+$/.test(pathname)) return '/v1/streams/{id}';
+  return 'other';
+}
+
+/** Counts the request by route and status, and times it, when its response ends (however it ends). */
+function countRequest(options: HttpSideOptions, request: http.IncomingMessage, response: http.ServerResponse): void {
+  const startedMs = performance.now();
+  response.once('close', () => {
+    let pathname = '';
+    try {
+      pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      pathname = '';
+    }
+    const route = routeLabel(pathname);
+    options.metrics.httpRequests.inc({ route, status: String(response.statusCode) });
+    options.metrics.httpRequestSeconds.observe({ route }, (performance.now() - startedMs) / 1000);
+  });
+}
+
 function handle(options: HttpSideOptions, request: http.IncomingMessage, response: http.ServerResponse): void {
+  countRequest(options, request, response);
   let url: URL;
   try {
     url = new URL(request.url ?? '/', 'http://localhost');

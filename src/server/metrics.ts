@@ -76,7 +76,7 @@ export class Metrics {
 
   readonly streamsEnded = new Counter({
     name: 'tokenrelay_streams_ended_total',
-    help: 'Token streams ended, by finish reason (stop, length, cancelled, error) and model',
+    help: 'Token streams ended, by finish reason (stop, length, cancelled, error) and model (a configured one, or "published")',
     labelNames: ['reason', 'model'] as const,
     registers: [this.registry],
   });
@@ -149,8 +149,37 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly httpRequests = new Counter({
+    name: 'tokenrelay_http_requests_total',
+    help: 'HTTP requests answered, by route (a fixed set; "other" for any other path) and status code',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpRequestSeconds = new Histogram({
+    name: 'tokenrelay_http_request_duration_seconds',
+    help: 'HTTP request duration by route, until the response ended (a stream: its whole life)',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+    registers: [this.registry],
+  });
+
+  /** The configured model names: the only values the `model` label takes besides "published". */
+  private knownModels: ReadonlySet<string> = new Set();
+
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'tokenrelay_' });
+    // Node's standard process and runtime metrics, under their standard names, so stock dashboards find them.
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Sets the model names the `model` label may take; any other (a publisher's own) is counted as "published". */
+  setModels(names: readonly string[]): void {
+    this.knownModels = new Set(names);
+  }
+
+  /** A stream's `model` label: its configured model, or "published" for a name a publisher chose. */
+  modelLabel(model: string): string {
+    return this.knownModels.has(model) ? model : 'published';
   }
 
   /** Observes the redis store: round trips, pipelines, takeovers, lost producers, reachability. */
@@ -177,9 +206,10 @@ export class Metrics {
       released: () => this.activeStreams.dec(),
       ended: (stream, end) => {
         this.activeStreams.dec();
-        this.streamsEnded.inc({ reason: end.reason, model: stream.model });
+        const model = this.modelLabel(stream.model);
+        this.streamsEnded.inc({ reason: end.reason, model });
         if (stream.firstTokenAtMs !== undefined) {
-          this.timeToFirstTokenSeconds.observe({ model: stream.model }, (stream.firstTokenAtMs - stream.createdAtMs) / 1000);
+          this.timeToFirstTokenSeconds.observe({ model }, (stream.firstTokenAtMs - stream.createdAtMs) / 1000);
         }
       },
     };

@@ -126,6 +126,7 @@ export class TokenRelayServer {
   private constructor(private readonly options: ServeOptions) {
     const { config, logger } = options;
     this.store = options.store ?? this.createStore();
+    this.metrics.setModels(config.models.map((model) => model.name));
     this.store.observe(this.metrics.streamObserver());
     if (this.store instanceof MemoryStore) {
       const { registry } = this.store;

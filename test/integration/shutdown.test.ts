@@ -1,8 +1,12 @@
+import path from 'node:path';
 import { credentials, status } from '@grpc/grpc-js';
 import { DataServiceClient } from '../../src/gen/tokenrelay/v1/data_service';
 import { check, healthClient } from '../helpers/health';
 import { serveProcess as serve } from '../helpers/process';
+import { run } from '../helpers/run';
 import { collect, request } from '../helpers/server';
+
+const BUF = path.resolve(__dirname, '..', '..', 'node_modules', '.bin', 'buf');
 
 const CONFIG = {
   models: [{ name: 'slow', backend: 'sim', ttftMs: 0, interTokenMs: 20 }],
@@ -49,6 +53,37 @@ describe('graceful shutdown on SIGTERM', () => {
       expect(await served.exit).toBe(0);
     } finally {
       client.close();
+      served.child.kill('SIGKILL');
+    }
+  });
+
+  it('while draining, health and reflection still answer, so grpcurl and buf curl show the UNAVAILABLE, not a missing service', async () => {
+    const served = await serve({ ...CONFIG, shutdownGraceMs: 5000 });
+    const address = `127.0.0.1:${served.grpcPort}`;
+    const client = new DataServiceClient(address, credentials.createInsecure());
+    const health = healthClient(address);
+    const curl = (args: string[]) =>
+      run(BUF, ['curl', '--timeout', '10s', '--protocol', 'grpc', '--http2-prior-knowledge', ...args], { timeoutMs: 15_000 });
+    try {
+      const running = collect(client.generate(request({ prompt: 'x', maxTokens: 200 })));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      served.child.kill('SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await check(health, '')).toBe('NOT_SERVING');
+      const services = await curl(['--list-services', `http://${address}`]);
+      expect(services.code).toBe(0);
+      expect(services.stdout.split('\n')).toContain('tokenrelay.v1.DataService');
+      const refused = await curl([`http://${address}/tokenrelay.v1.DataService/ListModels`]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/unavailable/i);
+      expect(refused.stderr).toContain('the server is shutting down; retry on another replica');
+      const { error, tokens } = await running;
+      expect(error).toBeUndefined();
+      expect(tokens).toHaveLength(200);
+      expect(await served.exit).toBe(0);
+    } finally {
+      client.close();
+      health.close();
       served.child.kill('SIGKILL');
     }
   });

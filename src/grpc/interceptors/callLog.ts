@@ -1,5 +1,6 @@
 import { type ServerInterceptor, ServerInterceptingCall, status as Status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { DataServiceService } from '../../gen/tokenrelay/v1/data_service';
 import type { Metrics } from '../../server/metrics';
 import { callContextOf } from './context';
 import type { CallState } from '../../core/callContext';
@@ -9,6 +10,21 @@ const CODE_NAMES = Object.fromEntries(
     .filter(([, value]) => typeof value === 'number')
     .map(([name, value]) => [value, name]),
 );
+
+/** The methods served, by path: the only values the `method` label takes besides "other". */
+const SERVED_PATHS: ReadonlySet<string> = new Set([
+  ...Object.values(DataServiceService).map((method) => method.path),
+  '/grpc.health.v1.Health/Check',
+  '/grpc.health.v1.Health/Watch',
+  '/grpc.health.v1.Health/List',
+  '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+  '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo',
+]);
+
+/** A call's `method` label: its path if it is a method served, else "other", so no client can make new series. */
+export function methodLabel(path: string): string {
+  return SERVED_PATHS.has(path) ? path : 'other';
+}
 
 /** Tokens in a response message: a TokenChunk, or a DataResponse that carries one. */
 function tokensIn(message: unknown): number {
@@ -33,8 +49,9 @@ export function callLogInterceptor(logger: Logger, metrics: Metrics): ServerInte
       logged = true;
       const durationMs = performance.now() - startedMs;
       const codeName = CODE_NAMES[code] ?? String(code);
-      metrics.calls.inc({ method: method.path, code: codeName });
-      metrics.callSeconds.observe({ method: method.path }, durationMs / 1000);
+      const methodName = methodLabel(method.path);
+      metrics.calls.inc({ method: methodName, code: codeName });
+      metrics.callSeconds.observe({ method: methodName }, durationMs / 1000);
       const principal = state?.principal?.name;
       if (principal !== undefined) {
         metrics.principalCalls.inc({ principal, code: codeName });
