@@ -181,6 +181,7 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
       host: (values.host as string | undefined) ?? env.TOKENRELAY_HOST ?? '0.0.0.0',
       grpcPort,
       httpPort: httpPortNumber,
+      configFile: (values.config as string | undefined) ?? env.TOKENRELAY_CONFIG,
     });
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message);

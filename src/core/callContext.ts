@@ -1,6 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Span } from '@opentelemetry/api';
 import type { Principal } from './principals';
+import type { CancelSource } from './streams/status';
+import type { StreamEnd, StreamInfo } from './streams/store';
+
+/** What a call's log line says of the stream it served, as the handler learns it. */
+export interface CallStream {
+  id: string;
+  model: string;
+  /** How the stream ended, if the call saw its end: stop, length, cancelled, error. */
+  finish?: string;
+  /** For a cancelled stream: who cancelled it. */
+  cancelledBy?: CancelSource;
+}
 
 /**
  * What a handler knows of the call it serves, whichever edge it came in by:
@@ -19,6 +31,18 @@ export interface CallContext {
   principal?: Principal;
   /** The call's trace span, with tracing on: the parent of the generation it starts. */
   span?: Span;
+  /** The stream the call served, for its log line. */
+  stream?: CallStream;
+}
+
+/** A call's stream on its log line: id, model, and how it ended (and who cancelled it) when the call saw that. */
+export function streamLogFields(stream: CallStream): Record<string, string> {
+  return {
+    streamId: stream.id,
+    model: stream.model,
+    ...(stream.finish ? { finish: stream.finish } : {}),
+    ...(stream.cancelledBy ? { cancelledBy: stream.cancelledBy } : {}),
+  };
 }
 
 /** A call context that the edge fills in and ends. */
@@ -26,12 +50,26 @@ export class CallState implements CallContext {
   deadlineMs = Infinity;
   principal: Principal | undefined;
   span: Span | undefined;
+  stream: CallStream | undefined;
   private readonly controller = new AbortController();
 
   constructor(readonly requestId: string = randomUUID()) {}
 
   get signal(): AbortSignal {
     return this.controller.signal;
+  }
+
+  /** The call serves this stream (its log line names it). */
+  noteStream(stream: Pick<StreamInfo, 'id' | 'model'>): void {
+    this.stream = { id: stream.id, model: stream.model };
+  }
+
+  /** The stream ended, as the call saw it: its finish reason and, for a cancel, who cancelled. */
+  noteEnd(end: StreamEnd | undefined): void {
+    if (!end || !this.stream) return;
+    this.stream.finish = end.reason;
+    const cancelledBy = end.failure?.details.cancelledBy;
+    if (cancelledBy) this.stream.cancelledBy = cancelledBy;
   }
 
   /** The call is over. Idempotent. */

@@ -72,6 +72,11 @@ export class Principals {
     return this.byName.size > 0;
   }
 
+  /** The principals' names (never their tokens), for the startup line. */
+  get names(): string[] {
+    return [...this.byName.keys()];
+  }
+
   /** The principal whose token an `authorization: Bearer <token>` header carries, if any. */
   byBearer(header: unknown): Principal | undefined {
     if (typeof header !== 'string') return undefined;

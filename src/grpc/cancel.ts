@@ -11,6 +11,7 @@ export function cancel(context: ServiceContext) {
     const { streamId } = call.request;
     const failure = new StreamFailure(StatusCode.CANCELLED, `stream ${streamId} was cancelled by a Cancel call`, {
       reason: 'STREAM_CANCELLED',
+      cancelledBy: 'cancel',
     });
     stopStream(context, streamId, failure, callContextOf(call.metadata).principal).then(
       (cancelled) => callback(null, { streamId, cancelled }),

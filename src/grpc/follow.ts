@@ -43,6 +43,7 @@ export async function followStream(
     const startedMs = Date.now();
     const followed = await open();
     reader = followed.reader;
+    callContextOf(call.metadata).noteStream(reader.stream);
     const openedReader = reader;
     const { owner } = followed;
     const deadlineFailure = () =>
@@ -71,6 +72,7 @@ export async function followStream(
       tokenChunkOutput(reader.stream.id, (chunk) => output.write(chunk), output),
       context.config.streams,
     );
+    callContextOf(call.metadata).noteEnd(end);
     if (end?.failure) output.fail(end.failure, streamEndedTrailer());
     else output.end();
   } catch (error) {

@@ -99,6 +99,7 @@ class PublishCall {
       return;
     }
     this.stream = stream;
+    callContextOf(this.call.metadata).noteStream(stream);
     const headers = new Metadata();
     headers.set(NEXT_SEQ_HEADER, String(stream.nextSeq));
     this.call.sendMetadata(headers);
@@ -235,6 +236,7 @@ class PublishCall {
   private reply(failure?: StreamFailure): void {
     if (this.replied) return;
     this.replied = true;
+    callContextOf(this.call.metadata).noteEnd(this.stream?.end);
     if (failure) {
       this.callback(toServiceError(failure));
       return;

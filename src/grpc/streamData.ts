@@ -81,7 +81,10 @@ class Session {
       if (generation)
         this.cancel(
           generation,
-          new StreamFailure(StatusCode.CANCELLED, `request ${requestId} was cancelled by the session`, { reason: 'STREAM_CANCELLED' }),
+          new StreamFailure(StatusCode.CANCELLED, `request ${requestId} was cancelled by the session`, {
+            reason: 'STREAM_CANCELLED',
+            cancelledBy: 'session',
+          }),
         );
       return;
     }

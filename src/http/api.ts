@@ -4,7 +4,7 @@ import { REQUEST_ID_KEY } from '../common/headers';
 import type { TLSSocket } from 'node:tls';
 import { type Principals, identify } from '../core/principals';
 import { requestIdFrom } from '../core/requestId';
-import { CallState } from '../core/callContext';
+import { CallState, streamLogFields } from '../core/callContext';
 import { StatusCode, StreamFailure } from '../core/streams/status';
 import { cancelStream } from './cancelStream';
 import { chatCompletions } from './chatCompletions';
@@ -70,6 +70,9 @@ export function createHttpApi(options: HttpApiOptions): HttpApi {
     const startedMs = performance.now();
     let span: Span | undefined;
     response.on('close', () => {
+      // A response closed before it finished: the client went away (the page's stop button, a closed tab).
+      const { stream } = call.context;
+      if (stream && !stream.finish && !response.writableFinished) stream.cancelledBy = 'client';
       call.context.end();
       const status = response.statusCode;
       context.tracing.endCall(span, { 'http.response.status_code': status, 'tokenrelay.stream.id': call.streamId ?? '' }, status >= 500);
@@ -80,6 +83,7 @@ export function createHttpApi(options: HttpApiOptions): HttpApi {
           path: url.pathname,
           status: response.statusCode,
           streamId: call.streamId,
+          ...(call.context.stream ? streamLogFields(call.context.stream) : {}),
           principal: call.context.principal?.name,
           completed: response.writableFinished,
           durationMs: Math.round(performance.now() - startedMs),

@@ -16,7 +16,10 @@ export function cancelStream(context: HttpContext): HttpHandler {
     const cancelled = await stopStream(
       context,
       id,
-      new StreamFailure(StatusCode.CANCELLED, `stream ${id} was cancelled by DELETE /v1/streams/${id}`, { reason: 'STREAM_CANCELLED' }),
+      new StreamFailure(StatusCode.CANCELLED, `stream ${id} was cancelled by DELETE /v1/streams/${id}`, {
+        reason: 'STREAM_CANCELLED',
+        cancelledBy: 'delete',
+      }),
       call.context.principal,
     );
     sendJson(call.response, 200, { id, object: 'stream', cancelled });

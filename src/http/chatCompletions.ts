@@ -26,6 +26,7 @@ export function chatCompletions(context: HttpContext): HttpHandler {
     const { stream, writer } = await startGeneration(context, chat.request, call.context);
     const reader = stream.openReader(0);
     call.streamId = stream.id;
+    call.context.noteStream(stream);
     const output = new HttpOutput(call.response);
     output.onGone(() => reader.close());
     const deadline = armDeadline(context, 'Generate', reader, writer);
@@ -60,6 +61,7 @@ async function streamCompletion(
     (count) => context.metrics.tokensRelayed.inc(count),
   );
   const end = await pumpStream(reader, chunks, context.config.streams);
+  call.context.noteEnd(end);
   const failure = end?.failure ?? deadline.expired();
   // OpenAI's SDKs raise an APIError for a data event that carries an error.
   if (failure) output.end(sseEvent(JSON.stringify(fromFailure(failure).body())));
@@ -86,6 +88,7 @@ async function completeOnce(
     },
   };
   const end = await pumpStream(reader, collector, context.config.streams);
+  call.context.noteEnd(end);
   const failure = end?.failure ?? deadline.expired();
   if (failure) throw failure;
   if (!end) return; // the client went away

@@ -100,6 +100,7 @@ export function streamEvents(context: HttpContext): HttpHandler {
     const point = resumePoint(call);
     const stream = await requireStream(context, call.params[0], call.context.principal);
     call.streamId = stream.id;
+    call.context.noteStream(stream);
     const reader = openAt(stream, point);
     const output = new HttpOutput(call.response);
     output.onGone(() => reader.close());
@@ -110,6 +111,7 @@ export function streamEvents(context: HttpContext): HttpHandler {
       startSse(call.response, { [STREAM_ID_HEADER]: stream.id });
       const chunks = sseChunkOutput(output, formatEvent, (count) => context.metrics.tokensRelayed.inc(count));
       const end = await pumpStream(reader, chunks, context.config.streams);
+      call.context.noteEnd(end);
       const failure = end?.failure ?? deadline.expired();
       output.end(failure ? errorEvent(failure) : undefined);
     } finally {

@@ -97,6 +97,8 @@ export interface ServeOptions {
   httpPort?: number | null;
   /** Where streams live. Default: a memory store sized by the config. */
   store?: StreamStore;
+  /** The config file the config came from, for the startup line; none: the embedded default. */
+  configFile?: string;
 }
 
 /** A running tokenrelay: the gRPC server, the HTTP side port, and what they share. */
@@ -270,13 +272,19 @@ export class TokenRelayServer {
         host,
         models: this.models.list().map((model) => model.description.name),
         defaultModel: this.models.defaultModel,
+        config: this.options.configFile ?? 'none (the embedded default)',
+        auth: this.principals.enabled ? { principals: this.principals.names } : 'off',
         store: this.store.kind,
-        tls: this.tls && {
-          subject: this.tls.current.subject,
-          notAfter: this.tls.current.notAfter.toISOString(),
-          clientCerts:
-            this.tls.config.clientCaFile === undefined ? 'not asked' : this.tls.config.requireClientCert ? 'required' : 'optional',
-        },
+        ...(this.store.kind === 'redis' ? { redis: withoutPassword(this.options.config.redis.url) } : {}),
+        traces: this.options.config.telemetry.otlpEndpoint ? withoutPassword(this.options.config.telemetry.otlpEndpoint) : 'off',
+        tls: this.tls
+          ? {
+              subject: this.tls.current.subject,
+              notAfter: this.tls.current.notAfter.toISOString(),
+              clientCerts:
+                this.tls.config.clientCaFile === undefined ? 'not asked' : this.tls.config.requireClientCert ? 'required' : 'optional',
+            }
+          : 'off',
       },
       'tokenrelay serving',
     );
@@ -370,5 +378,19 @@ export class TokenRelayServer {
     await this.telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'traces not flushed at shutdown'));
     logger.info({ endedWithUnavailable: unfinished }, 'tokenrelay stopped');
     logger.flush();
+  }
+}
+
+/** A URL as it may be logged: any password (and user) replaced by `***`. */
+function withoutPassword(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.password || url.username) {
+      url.username = url.username ? '***' : '';
+      url.password = url.password ? '***' : '';
+    }
+    return url.toString();
+  } catch {
+    return '(not a URL)';
   }
 }

@@ -43,7 +43,17 @@ export interface FailureDetails {
    * second; null says a retry cannot help (a size limit).
    */
   retryAfterMs?: number | null;
+  /** For a cancel: who cancelled (on the call's log line). */
+  cancelledBy?: CancelSource;
 }
+
+/**
+ * Who cancelled a stream, as call log lines say: `client` (the caller
+ * cancelled its call or went away), `cancel` (a Cancel call, here or on
+ * another replica), `delete` (DELETE /v1/streams/{id}), `session` (a
+ * StreamData cancel), `abandoned` (its last consumer left, past the grace).
+ */
+export type CancelSource = 'client' | 'cancel' | 'delete' | 'session' | 'abandoned';
 
 /**
  * The reasons tokenrelay gives beyond the status code. They are part of the

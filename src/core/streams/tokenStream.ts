@@ -261,7 +261,10 @@ export class TokenStream implements StreamWriter, StreamView {
     if (this.readers.size > 0 || this.endState) return;
     if (this.abandonPolicy === 'cancel') {
       this.fail(
-        new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: its last consumer went away`, { reason: 'STREAM_CANCELLED' }),
+        new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: its last consumer went away`, {
+          reason: 'STREAM_CANCELLED',
+          cancelledBy: 'abandoned',
+        }),
       );
     } else if (this.abandonPolicy === 'grace') {
       this.graceTimer = setTimeout(() => {
@@ -269,6 +272,7 @@ export class TokenStream implements StreamWriter, StreamView {
         this.fail(
           new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: no consumer re-attached within ${this.resumeGraceMs} ms`, {
             reason: 'STREAM_CANCELLED',
+            cancelledBy: 'abandoned',
           }),
         );
       }, this.resumeGraceMs);

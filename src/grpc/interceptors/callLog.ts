@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { DataServiceService } from '../../gen/tokenrelay/v1/data_service';
 import type { Metrics } from '../../server/metrics';
 import { callContextOf } from './context';
-import type { CallState } from '../../core/callContext';
+import { type CallState, streamLogFields } from '../../core/callContext';
 
 const CODE_NAMES = Object.fromEntries(
   Object.entries(Status)
@@ -57,10 +57,12 @@ export function callLogInterceptor(logger: Logger, metrics: Metrics): ServerInte
         metrics.principalCalls.inc({ principal, code: codeName });
         if (tokensOut > 0) metrics.principalTokens.inc({ principal }, tokensOut);
       }
+      const stream = state?.stream;
       const line = {
         requestId: state?.requestId ?? '',
         ...(principal !== undefined ? { principal } : {}),
         method: method.path,
+        ...(stream ? streamLogFields(stream) : {}),
         peer: call.getPeer(),
         code: codeName,
         durationMs: Math.round(durationMs * 1000) / 1000,
@@ -80,6 +82,7 @@ export function callLogInterceptor(logger: Logger, metrics: Metrics): ServerInte
             nextMetadata(metadata);
           },
           onCancel() {
+            if (state?.stream && !state.stream.finish) state.stream.cancelledBy = 'client';
             finish(Status.CANCELLED, 'cancelled by the client');
           },
         });

@@ -1,4 +1,4 @@
-import { type FailureReason, type StatusCode, StreamFailure } from '../status';
+import { type CancelSource, type FailureReason, type StatusCode, StreamFailure } from '../status';
 import type { FinishReason, StreamEnd } from '../tokenStream';
 
 /**
@@ -81,9 +81,9 @@ export function encodeEnd(end: StreamEnd): string {
 }
 
 /** A failure as stored: {code, message, reason?}, so every replica reports it with the same ErrorInfo reason. */
-export function storedFailure(failure: StreamFailure): { code: StatusCode; message: string; reason?: string } {
-  const { reason } = failure.details;
-  return { code: failure.code, message: failure.message, ...(reason ? { reason } : {}) };
+export function storedFailure(failure: StreamFailure): { code: StatusCode; message: string; reason?: string; by?: string } {
+  const { reason, cancelledBy } = failure.details;
+  return { code: failure.code, message: failure.message, ...(reason ? { reason } : {}), ...(cancelledBy ? { by: cancelledBy } : {}) };
 }
 
 /** What a stored reason may be: one written by this or a newer version (a reason this one does not know is kept). */
@@ -93,7 +93,7 @@ export function decodeEnd(json: string, where: string): StreamEnd {
   let value: {
     reason?: unknown;
     usage?: { promptTokens?: unknown; completionTokens?: unknown };
-    failure?: { code?: unknown; message?: unknown; reason?: unknown };
+    failure?: { code?: unknown; message?: unknown; reason?: unknown; by?: unknown };
   };
   try {
     value = JSON.parse(json);
@@ -113,7 +113,11 @@ export function decodeEnd(json: string, where: string): StreamEnd {
     if (code === undefined || code > 16 || typeof failure.message !== 'string')
       throw new CorruptEntry(where, 'its failure is not {code, message}');
     const reason = typeof failure.reason === 'string' && STORED_REASON.test(failure.reason) ? failure.reason : undefined;
-    end.failure = new StreamFailure(code as StatusCode, failure.message, reason ? { reason: reason as FailureReason } : {});
+    const by = typeof failure.by === 'string' && STORED_REASON.test(failure.by.toUpperCase()) ? (failure.by as CancelSource) : undefined;
+    end.failure = new StreamFailure(code as StatusCode, failure.message, {
+      ...(reason ? { reason: reason as FailureReason } : {}),
+      ...(by ? { cancelledBy: by } : {}),
+    });
   }
   return end;
 }

@@ -294,7 +294,10 @@ export class RedisWriter implements StreamWriter {
     if (message === 'e' && !this.endSent) {
       // Ended elsewhere (a Cancel on another replica): stop the producer now, then read how it ended.
       this.controller.abort(
-        new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} was ended on another replica`, { reason: 'STREAM_CANCELLED' }),
+        new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} was ended on another replica`, {
+          reason: 'STREAM_CANCELLED',
+          cancelledBy: 'cancel',
+        }),
       );
       this.reconcile();
     } else if (message.startsWith('x') && message.slice(1) !== this.token) {
@@ -509,6 +512,7 @@ export class RedisWriter implements StreamWriter {
           this.fail(
             new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: its last consumer went away`, {
               reason: 'STREAM_CANCELLED',
+              cancelledBy: 'abandoned',
             }),
           );
         } else if (!this.abandonTimer) {
@@ -521,6 +525,7 @@ export class RedisWriter implements StreamWriter {
                 this.fail(
                   new StreamFailure(StatusCode.CANCELLED, `stream ${this.id} cancelled: no consumer re-attached within ${graceMs} ms`, {
                     reason: 'STREAM_CANCELLED',
+                    cancelledBy: 'abandoned',
                   }),
                 );
               },
