@@ -113,15 +113,22 @@ func resume(ctx context.Context, address string) resumed {
 
 	second := dial(address)
 	defer second.Close()
-	follow, err := pb.NewDataServiceClient(second).Subscribe(ctx, &pb.SubscribeRequest{StreamId: out.StreamID, FromSeq: uint64(len(out.BeforeDrop))})
+	out.AfterResume = subscribe(ctx, pb.NewDataServiceClient(second), out.StreamID, uint64(len(out.BeforeDrop)))
+	return out
+}
+
+// subscribe reads a stream from a sequence number to its end: its tokens.
+func subscribe(ctx context.Context, client pb.DataServiceClient, id string, from uint64) []string {
+	follow, err := client.Subscribe(ctx, &pb.SubscribeRequest{StreamId: id, FromSeq: from})
 	check(err)
+	var tokens []string
 	for {
 		chunk, err := follow.Recv()
 		if err == io.EOF {
-			return out
+			return tokens
 		}
 		check(err)
-		out.AfterResume = append(out.AfterResume, chunk.Tokens...)
+		tokens = append(tokens, chunk.Tokens...)
 	}
 }
 
@@ -188,17 +195,7 @@ func publish(ctx context.Context, client pb.DataServiceClient) published {
 	check(call.Send(&pb.PublishRequest{Kind: &pb.PublishRequest_Chunk{Chunk: &pb.TokenChunk{Seq: 2, Tokens: tokens[2:], FinishReason: pb.FinishReason_FINISH_REASON_STOP}}}))
 	response, err := call.CloseAndRecv()
 	check(err)
-	out := published{TokensAccepted: response.TokensAccepted}
-	follow, err := client.Subscribe(ctx, &pb.SubscribeRequest{StreamId: id})
-	check(err)
-	for {
-		chunk, err := follow.Recv()
-		if err == io.EOF {
-			return out
-		}
-		check(err)
-		out.ReadBack = append(out.ReadBack, chunk.Tokens...)
-	}
+	return published{TokensAccepted: response.TokensAccepted, ReadBack: subscribe(ctx, client, id, 0)}
 }
 
 // errorDetails reads a failed call's google.rpc.Status: here NOT_FOUND with reason STREAM_NOT_FOUND.

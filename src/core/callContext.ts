@@ -45,17 +45,26 @@ export function streamLogFields(stream: CallStream): Record<string, string> {
   };
 }
 
+/** Why a call's signal aborts: the call ended (however it ended). One object for every call. */
+const CALL_ENDED = Object.freeze({ name: 'CallEnded', message: 'the call ended' });
+
 /** A call context that the edge fills in and ends. */
 export class CallState implements CallContext {
   deadlineMs = Infinity;
   principal: Principal | undefined;
   span: Span | undefined;
   stream: CallStream | undefined;
-  private readonly controller = new AbortController();
+  /** Made when a handler first asks for the signal: most calls never do, and an abort costs an event per call. */
+  private controller: AbortController | undefined;
+  private ended = false;
 
   constructor(readonly requestId: string = randomUUID()) {}
 
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.ended) this.controller.abort(CALL_ENDED);
+    }
     return this.controller.signal;
   }
 
@@ -74,6 +83,8 @@ export class CallState implements CallContext {
 
   /** The call is over. Idempotent. */
   end(): void {
-    this.controller.abort();
+    this.ended = true;
+    // With a reason made once: abort() without one builds a DOMException, stack and all, on every call.
+    this.controller?.abort(CALL_ENDED);
   }
 }
