@@ -11,7 +11,8 @@ import { TcpProxy } from '../helpers/tcpProxy';
  */
 describe('stop-button storms through the SDK', () => {
   it('3,000 streams on one connection stopped within a second: the connection and a later stream survive', async () => {
-    const t = await startTestServer();
+    // 3,000 streams on one connection: past the default of 1,000 per connection, which would queue them in the client.
+    const t = await startTestServer({ limits: { maxStreamsPerConnection: 10_000 } });
     const probe = new ProbeModel('probe', 200);
     t.server.models.register(probe);
     const proxy = await TcpProxy.start(t.server.grpcPort);

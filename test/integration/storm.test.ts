@@ -9,7 +9,8 @@ let t: TestServer;
 let proxy: TcpProxy;
 let client: DataServiceClient;
 beforeAll(async () => {
-  t = await startTestServer();
+  // Every stream of the storm shares one connection: let it hold them all (the default keeps 1,000 for one connection).
+  t = await startTestServer({ limits: { maxStreamsPerConnection: 10_000 } });
   proxy = await TcpProxy.start(t.server.grpcPort);
   client = new DataServiceClient(proxy.address, credentials.createInsecure());
 });
