@@ -51,7 +51,7 @@ async function generate(call: ServerWritableStream<GenerateRequest, TokenChunk>)
       seq,
       tokens: [token],
       finishReason: last ? FinishReason.FINISH_REASON_LENGTH : FinishReason.FINISH_REASON_UNSPECIFIED,
-      usage: last ? { promptTokens: 1, completionTokens: maxTokens } : undefined,
+      usage: last ? { promptTokens: 1, completionTokens: maxTokens, cachedTokens: 0 } : undefined,
       heartbeat: false,
     });
     seq++;

@@ -4,6 +4,7 @@ import type { Config } from './config';
 import type { StreamStore } from './streams/store';
 import type { PrincipalLimiter } from './principalLimits';
 import type { Tracing } from './tracing';
+import type { ResponseCache } from './cache';
 
 /** What every handler needs: the stream store, the models, the config, a logger. */
 export interface ServiceContext {
@@ -15,6 +16,8 @@ export interface ServiceContext {
   readonly principalLimiter: PrincipalLimiter;
   /** Traces, or none: spans for the generations started here. */
   readonly tracing: Tracing;
+  /** Finished deterministic generations, to answer identical requests with (config `cache`; off by default). */
+  readonly cache: ResponseCache;
   /**
    * Aborted when the server starts draining. On a shared store, a consumer
    * following a resumable stream is then sent UNAVAILABLE at once, so it

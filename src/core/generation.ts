@@ -10,6 +10,8 @@ import { mayAccess } from './principals';
 export interface Generation {
   stream: StreamView;
   writer?: StreamWriter;
+  /** Answered from the response cache: the finished stream of an identical earlier request. */
+  cached?: boolean;
 }
 
 /** What a generation knows of the call that started it: its deadline (to plan by) and its request id (for log lines). */
@@ -58,6 +60,11 @@ export async function startGeneration(context: ServiceContext, input: GenerateIn
       );
     }
   }
+  const cacheKey = context.cache.keyOf(model.description.name, request, input, principal?.name);
+  if (cacheKey !== undefined) {
+    const cached = await context.cache.lookup(cacheKey);
+    if (cached) return { stream: cached, cached: true };
+  }
   const admission = context.principalLimiter.admit(principal?.name, request.maxTokens);
   let writer: StreamWriter;
   try {
@@ -75,6 +82,7 @@ export async function startGeneration(context: ServiceContext, input: GenerateIn
     throw error;
   }
   admission.bind(writer);
+  if (cacheKey !== undefined) context.cache.remember(writer, cacheKey);
   watchPace(writer, pace);
   // Set after the fingerprint: an identical retry with a later deadline is still the same request.
   const trace = context.tracing.startGeneration(writer, span, request, model.description.backend, request.messages.length > 0);

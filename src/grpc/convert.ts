@@ -26,22 +26,33 @@ export function finishReasonFromProto(reason: ProtoFinishReason): FinishReason |
 }
 
 /** The pump's chunk on the wire: the one place the gRPC edge maps a domain chunk (its end, a heartbeat) to a TokenChunk. */
-export function toTokenChunk(streamId: string, chunk: Chunk): TokenChunk {
+export function toTokenChunk(streamId: string, chunk: Chunk, cached = false): TokenChunk {
   const { end } = chunk;
   return {
     streamId,
     seq: chunk.seq,
     tokens: chunk.tokens,
     finishReason: end ? TO_PROTO[end.reason] : ProtoFinishReason.FINISH_REASON_UNSPECIFIED,
-    usage: end ? { promptTokens: end.usage.promptTokens, completionTokens: end.usage.completionTokens } : undefined,
+    usage: end
+      ? {
+          promptTokens: end.usage.promptTokens,
+          completionTokens: end.usage.completionTokens,
+          cachedTokens: cached ? end.usage.completionTokens : 0,
+        }
+      : undefined,
     heartbeat: chunk.heartbeat === true,
   };
 }
 
 /** Wraps a writer of TokenChunks (a call, a session) as the pump's output for one stream. */
-export function tokenChunkOutput(streamId: string, write: (chunk: TokenChunk) => boolean, output: Omit<ChunkOutput, 'write'>): ChunkOutput {
+export function tokenChunkOutput(
+  streamId: string,
+  write: (chunk: TokenChunk) => boolean,
+  output: Omit<ChunkOutput, 'write'>,
+  cached = false,
+): ChunkOutput {
   return {
-    write: (chunk) => write(toTokenChunk(streamId, chunk)),
+    write: (chunk) => write(toTokenChunk(streamId, chunk, cached)),
     drained: () => output.drained(),
     get gone() {
       return output.gone;

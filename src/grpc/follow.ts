@@ -15,6 +15,8 @@ export interface Followed {
   reader: StreamReader;
   /** Set when the call started the stream, so its deadline bounds the producer too. */
   owner?: StreamWriter;
+  /** Answered from the response cache: the final usage says so (cached_tokens). */
+  cached?: boolean;
 }
 
 /**
@@ -69,7 +71,7 @@ export async function followStream(
     stopFollowing = leaveWhenDraining(context, openedReader, (failure) => output.fail(failure));
     const end = await pumpStream(
       reader,
-      tokenChunkOutput(reader.stream.id, (chunk) => output.write(chunk), output),
+      tokenChunkOutput(reader.stream.id, (chunk) => output.write(chunk), output, followed.cached),
       context.config.streams,
     );
     callContextOf(call.metadata).noteEnd(end);

@@ -8,7 +8,7 @@ import { startGeneration } from '../core/generation';
 export function generate(context: ServiceContext) {
   return (call: ServerWritableStream<GenerateRequest, TokenChunk>) =>
     followStream(context, call as ServerWritableStream<unknown, TokenChunk>, async () => {
-      const { stream, writer } = await startGeneration(context, call.request, callContextOf(call.metadata));
-      return { reader: stream.openReader(0), owner: writer };
+      const { stream, writer, cached } = await startGeneration(context, call.request, callContextOf(call.metadata));
+      return { reader: stream.openReader(0), owner: writer, cached };
     });
 }

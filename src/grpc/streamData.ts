@@ -24,6 +24,8 @@ interface SessionGeneration {
   writer?: StreamWriter;
   /** A cancel that arrived while the stream was still being opened. */
   cancelled?: StreamFailure;
+  /** Answered from the response cache. */
+  cached?: boolean;
 }
 
 /**
@@ -102,8 +104,9 @@ class Session {
       try {
         // A session has no deadline of its own (its generations have their pace limits); it names their requests.
         const { requestId, principal, span } = callContextOf(this.call.metadata);
-        const { stream, writer } = await startGeneration(this.context, start, { requestId, principal, span });
+        const { stream, writer, cached } = await startGeneration(this.context, start, { requestId, principal, span });
         generation.writer = writer;
+        generation.cached = cached;
         reader = stream.openReader(0);
       } catch (error) {
         const failure = asFailure(error);
@@ -113,7 +116,7 @@ class Session {
       generation.reader = reader;
       if (this.output.gone) reader.close();
       if (generation.cancelled) this.cancel(generation, generation.cancelled);
-      await this.follow(requestId, reader);
+      await this.follow(requestId, reader, generation.cached);
     } finally {
       generation.reader?.close();
       this.generations.delete(requestId);
@@ -131,9 +134,9 @@ class Session {
     else void this.context.store.stop(generation.reader.stream.id, failure).catch(() => undefined);
   }
 
-  private async follow(requestId: string, reader: StreamReader): Promise<void> {
+  private async follow(requestId: string, reader: StreamReader, cached?: boolean): Promise<void> {
     const session = this.output;
-    const tagged = tokenChunkOutput(reader.stream.id, (chunk) => session.write({ requestId, chunk }), session);
+    const tagged = tokenChunkOutput(reader.stream.id, (chunk) => session.write({ requestId, chunk }), session, cached);
     const end = await pumpStream(reader, tagged, this.context.config.streams);
     if (end?.failure) session.write({ requestId, error: streamError(end.failure) });
   }

@@ -36,6 +36,7 @@ export function encodeTokenChunk(chunk: TokenChunk): Buffer {
   if (chunk.usage !== undefined) {
     if (chunk.usage.promptTokens !== 0) usageBytes += 1 + varintLength(chunk.usage.promptTokens);
     if (chunk.usage.completionTokens !== 0) usageBytes += 1 + varintLength(chunk.usage.completionTokens);
+    if (chunk.usage.cachedTokens !== 0) usageBytes += 1 + varintLength(chunk.usage.cachedTokens);
     size += 1 + varintLength(usageBytes) + usageBytes;
   }
   if (chunk.heartbeat) size += 2;
@@ -70,6 +71,10 @@ export function encodeTokenChunk(chunk: TokenChunk): Buffer {
     if (chunk.usage.completionTokens !== 0) {
       out[at++] = 16;
       at = writeVarint(out, at, chunk.usage.completionTokens);
+    }
+    if (chunk.usage.cachedTokens !== 0) {
+      out[at++] = 24;
+      at = writeVarint(out, at, chunk.usage.cachedTokens);
     }
   }
   if (chunk.heartbeat) {

@@ -5,7 +5,7 @@ import { startGeneration } from '../core/generation';
 import type { StreamReader } from '../core/streams/store';
 import { ChatChunkFormatter, type CompletionInfo, completionBody } from './chatFormat';
 import { type ChatCall, parseChatRequest } from './chatRequest';
-import { type HttpCall, type HttpContext, type HttpHandler, STREAM_ID_HEADER } from './context';
+import { CACHE_HEADER, type HttpCall, type HttpContext, type HttpHandler, STREAM_ID_HEADER } from './context';
 import { readJsonBody } from './body';
 import { armDeadline, type FollowDeadline, httpDeadlineMs } from './deadline';
 import { fromFailure, sendJson } from './errors';
@@ -23,7 +23,7 @@ export function chatCompletions(context: HttpContext): HttpHandler {
   return async (call) => {
     const chat = parseChatRequest(await readJsonBody(call.request, context.config.limits.maxMessageBytes));
     call.context.deadlineMs = httpDeadlineMs(context, 'Generate');
-    const { stream, writer } = await startGeneration(context, chat.request, call.context);
+    const { stream, writer, cached } = await startGeneration(context, chat.request, call.context);
     const reader = stream.openReader(0);
     call.streamId = stream.id;
     call.context.noteStream(stream);
@@ -32,7 +32,8 @@ export function chatCompletions(context: HttpContext): HttpHandler {
     const deadline = armDeadline(context, 'Generate', reader, writer);
     // A draining replica drops a resumable stream's connection: the client resumes at /v1/streams/{id}/events elsewhere.
     const stopFollowing = leaveWhenDraining(context, reader, () => call.response.destroy());
-    const info: CompletionInfo = { id: `chatcmpl-${stream.id}`, created: Math.floor(Date.now() / 1000), model: stream.model };
+    const info: CompletionInfo = { id: `chatcmpl-${stream.id}`, created: Math.floor(Date.now() / 1000), model: stream.model, cached };
+    if (cached) call.response.setHeader(CACHE_HEADER, 'hit');
     try {
       if (chat.stream) await streamCompletion(context, call, chat, reader, output, deadline, info);
       else await completeOnce(context, call, reader, output, deadline, info);

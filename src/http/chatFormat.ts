@@ -7,13 +7,16 @@ export interface OpenAiUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** On a response cache hit: the whole request was answered from the cache, the prompt included (OpenAI's shape for cached prompt tokens). */
+  prompt_tokens_details?: { cached_tokens: number };
 }
 
-export function openAiUsage(usage: { promptTokens: number; completionTokens: number }): OpenAiUsage {
+export function openAiUsage(usage: { promptTokens: number; completionTokens: number }, cached = false): OpenAiUsage {
   return {
     prompt_tokens: usage.promptTokens,
     completion_tokens: usage.completionTokens,
     total_tokens: usage.promptTokens + usage.completionTokens,
+    ...(cached ? { prompt_tokens_details: { cached_tokens: usage.promptTokens } } : {}),
   };
 }
 
@@ -24,6 +27,8 @@ export interface CompletionInfo {
   /** Unix seconds. */
   created: number;
   model: string;
+  /** Answered from the response cache. */
+  cached?: boolean;
 }
 
 /**
@@ -53,7 +58,7 @@ export class ChatChunkFormatter {
     if (end) {
       text += sseEvent(JSON.stringify(this.chunk({}, end.reason)));
       if (this.includeUsage) {
-        text += sseEvent(JSON.stringify({ ...this.envelope(), choices: [], usage: openAiUsage(end.usage) }));
+        text += sseEvent(JSON.stringify({ ...this.envelope(), choices: [], usage: openAiUsage(end.usage, this.info.cached) }));
       }
       text += sseEvent('[DONE]');
     }
@@ -97,6 +102,6 @@ export function completionBody(info: CompletionInfo, tokens: readonly string[], 
         finish_reason: end.reason,
       },
     ],
-    usage: openAiUsage(end.usage),
+    usage: openAiUsage(end.usage, info.cached),
   };
 }

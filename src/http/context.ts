@@ -25,3 +25,6 @@ export type HttpHandler = (call: HttpCall) => Promise<void> | void;
 
 /** The response header that names the stream, so a client can resume it or cancel it. */
 export const STREAM_ID_HEADER = 'x-tokenrelay-stream-id';
+
+/** Set to `hit` on a response answered from the response cache. */
+export const CACHE_HEADER = 'x-tokenrelay-cache';

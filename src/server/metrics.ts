@@ -43,6 +43,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly cacheLookups = new Counter({
+    name: 'tokenrelay_cache_total',
+    help: 'Response cache: lookups that hit or missed, and results stored (config cache)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly principalRefused = new Counter({
     name: 'tokenrelay_principal_refused_total',
     help: 'New streams refused by limits.perPrincipal, by principal and limit (streams: maxConcurrentStreams; tokens: tokensPerMinute)',

@@ -18,6 +18,7 @@ import { httpPort, startHttpSide } from './httpServer';
 import { Metrics } from './metrics';
 import { Telemetry } from './telemetry';
 import { VERSION } from './version';
+import { ResponseCache } from '../core/cache';
 import { PrincipalLimiter } from '../core/principalLimits';
 import { Principals } from '../core/principals';
 import { addReflection } from './reflection';
@@ -142,6 +143,8 @@ export class TokenRelayServer {
     this.store.observe(principalLimiter);
     this.telemetry = Telemetry.start(config.telemetry, VERSION, (outcome, spans) => this.metrics.spans.inc({ outcome }, spans));
     this.store.observe(this.telemetry.tracing);
+    const cache = new ResponseCache(config.cache, this.store, (result) => this.metrics.cacheLookups.inc({ result }));
+    this.store.observe(cache);
     this.context = {
       config,
       logger,
@@ -150,6 +153,7 @@ export class TokenRelayServer {
       draining: this.drainingController.signal,
       principalLimiter,
       tracing: this.telemetry.tracing,
+      cache,
     };
     this.principals = Principals.fromConfig(config.auth);
     this.tls = config.tls && new TlsCertificates(config.tls);

@@ -18,7 +18,7 @@ describe('Generate', () => {
     expectContiguous(chunks);
     const last = chunks[chunks.length - 1];
     expect(last.finishReason).toBe(FinishReason.FINISH_REASON_STOP);
-    expect(last.usage).toEqual({ promptTokens: tokens.length, completionTokens: tokens.length });
+    expect(last.usage).toEqual({ promptTokens: tokens.length, completionTokens: tokens.length, cachedTokens: 0 });
     for (const chunk of chunks.slice(0, -1)) expect(chunk.finishReason).toBe(FinishReason.FINISH_REASON_UNSPECIFIED);
     expect(new Set(chunks.map((c) => c.streamId)).size).toBe(1);
   });

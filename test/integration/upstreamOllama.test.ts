@@ -28,7 +28,7 @@ describe('Ollama upstream', () => {
     expect(result.tokens).toEqual(TOKENS);
     expectContiguous(result.chunks);
     expect(result.chunks.at(-1)!.finishReason).toBe(FinishReason.FINISH_REASON_STOP);
-    expect(result.chunks.at(-1)!.usage).toEqual({ promptTokens: 26, completionTokens: 10 });
+    expect(result.chunks.at(-1)!.usage).toEqual({ promptTokens: 26, completionTokens: 10, cachedTokens: 0 });
     expect(fake.attempts - before).toBe(1);
   });
 

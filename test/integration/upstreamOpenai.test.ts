@@ -43,7 +43,7 @@ describe('OpenAI-compatible upstream', () => {
     expectContiguous(result.chunks);
     const last = result.chunks.at(-1)!;
     expect(last.finishReason).toBe(FinishReason.FINISH_REASON_LENGTH);
-    expect(last.usage).toEqual({ promptTokens: 12, completionTokens: 10 });
+    expect(last.usage).toEqual({ promptTokens: 12, completionTokens: 10, cachedTokens: 0 });
     expect(fake.attempts - before).toBe(1);
   });
 
@@ -53,7 +53,7 @@ describe('OpenAI-compatible upstream', () => {
     expect(result.error).toBeUndefined();
     expect(result.tokens).toEqual(TOKENS);
     expect(result.chunks.at(-1)!.finishReason).toBe(FinishReason.FINISH_REASON_STOP);
-    expect(result.chunks.at(-1)!.usage).toEqual({ promptTokens: 5, completionTokens: 10 });
+    expect(result.chunks.at(-1)!.usage).toEqual({ promptTokens: 5, completionTokens: 10, cachedTokens: 0 });
   });
 
   it("reads OpenAI's own shape (usage: null on every chunk, an empty delta with the finish) and maps content_filter to stop", async () => {
@@ -61,7 +61,7 @@ describe('OpenAI-compatible upstream', () => {
     const result = await collect(t.client.generate(request({ model: 'llama', prompt: 'x' })));
     expect(result.tokens).toEqual(TOKENS.slice(0, 4));
     expect(result.chunks.at(-1)!.finishReason).toBe(FinishReason.FINISH_REASON_STOP);
-    expect(result.chunks.at(-1)!.usage).toEqual({ promptTokens: 9, completionTokens: 4 });
+    expect(result.chunks.at(-1)!.usage).toEqual({ promptTokens: 9, completionTokens: 4, cachedTokens: 0 });
   });
 
   it("reads llama.cpp's shape (usage in the finishing chunk) and maps tool_calls to stop", async () => {
@@ -69,7 +69,7 @@ describe('OpenAI-compatible upstream', () => {
     const result = await collect(t.client.generate(request({ model: 'llama', prompt: 'x' })));
     expect(result.tokens).toEqual(TOKENS.slice(0, 3));
     expect(result.chunks.at(-1)!.finishReason).toBe(FinishReason.FINISH_REASON_STOP);
-    expect(result.chunks.at(-1)!.usage).toEqual({ promptTokens: 7, completionTokens: 3 });
+    expect(result.chunks.at(-1)!.usage).toEqual({ promptTokens: 7, completionTokens: 3, cachedTokens: 0 });
   });
 
   it('without a usage chunk, usage falls back to the relay’s own counts', async () => {

@@ -16,6 +16,7 @@ export type KeepaliveConfig = Parsed['keepalive'];
 export type RedisConfig = Parsed['redis'];
 export type AuthConfig = Parsed['auth'];
 export type TelemetryConfig = Parsed['telemetry'];
+export type CacheConfig = Parsed['cache'];
 
 /** TLS on both ports; requireClientCert resolved (true when a client CA is set, unless turned off). */
 export interface TlsConfig {
@@ -50,6 +51,8 @@ export interface Config {
   tls?: TlsConfig;
   /** Traces; otlpEndpoint absent: none. After applyEnvironment, the endpoint the OTEL_* variables name wins. */
   telemetry: TelemetryConfig;
+  /** The response cache; ttlMs 0: off. */
+  cache: CacheConfig;
 }
 
 /** A config problem, one line naming the field at fault. */

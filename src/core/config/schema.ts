@@ -298,6 +298,19 @@ export const telemetrySchema = section(
   },
 );
 
+export const cacheSchema = section(
+  "A cache of finished deterministic generations (a fixed seed or temperature 0): an identical request within ttlMs is answered from the first one's stream, at full speed. Off by default. On the redis store the entries are shared by every replica.",
+  {
+    ttlMs: duration(
+      'How long a result answers identical requests, at most streams.retentionMs in effect; 0 turns the cache off.',
+      0,
+      0,
+      86_400_000,
+    ),
+    maxEntries: integer('Most results kept by this process on the memory store (on redis the TTL bounds them).', 1000, 1, 1_000_000),
+  },
+);
+
 /** The config file, every field optional; parsing fills in the defaults (see config/index.ts for the rules across fields). */
 export const configSchema = z
   .strictObject(
@@ -321,11 +334,12 @@ export const configSchema = z
       redis: redisSchema,
       tls: tlsSchema,
       telemetry: telemetrySchema,
+      cache: cacheSchema,
     },
     {
       error: (issue) =>
         issue.code === 'unrecognized_keys'
-          ? 'unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive, redis, tls, telemetry)'
+          ? 'unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive, redis, tls, telemetry, cache)'
           : 'must be a JSON object',
     },
   )

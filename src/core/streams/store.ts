@@ -16,6 +16,8 @@ export interface StreamStore {
   readonly ready: boolean;
   /** Streams this process is producing now. */
   readonly activeCount: number;
+  /** Where a shared store keeps the response cache's entries, so every replica answers from them; absent: each process keeps its own. */
+  readonly sharedCache?: SharedCache;
 
   /**
    * Starts a stream produced here and returns its writer. A live stream with
@@ -156,6 +158,12 @@ export interface StreamWriter extends StreamInfo {
   onEnd(listener: (end: StreamEnd) => void): void;
   /** The stream as the consumers of this process see it. */
   readonly view: StreamView;
+}
+
+/** The response cache's entries in a shared store: a stream id under a key, for a time. */
+export interface SharedCache {
+  cached(key: string): Promise<string | undefined>;
+  cache(key: string, streamId: string, ttlMs: number): Promise<void>;
 }
 
 /** Observers of the streams this process produces (metrics, logs); the store knows nothing of either. */

@@ -47,7 +47,7 @@ describe('config', () => {
     [{ streams: { windowTokens: 'big' } }, 'streams.windowTokens: must be a whole number from 1 to 1048576, got "big"'],
     [
       { port: 1 },
-      'config.port: unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive, redis, tls, telemetry)',
+      'config.port: unknown field (expected one of models, defaultModel, limits, streams, shutdownGraceMs, deadlines, timeouts, auth, keepalive, redis, tls, telemetry, cache)',
     ],
     [
       { deadlines: { Generat: { maxMs: 1 } } },

@@ -51,7 +51,11 @@ describe('the hand-written TokenChunk encoder', () => {
         usage:
           index % 3 === 0
             ? undefined
-            : { promptTokens: index % 5 === 0 ? 0 : Math.floor(next() * 70000), completionTokens: index % 7 === 0 ? 0 : index },
+            : {
+                promptTokens: index % 5 === 0 ? 0 : Math.floor(next() * 70000),
+                completionTokens: index % 7 === 0 ? 0 : index,
+                cachedTokens: index % 11 === 0 ? index : 0,
+              },
         heartbeat: index % 4 === 0,
       };
       const ours = encodeTokenChunk(chunk);
@@ -67,7 +71,7 @@ describe('the hand-written TokenChunk encoder', () => {
       seq: 41,
       tokens: [' Hello', ',', ' 世界', ' 🎉'],
       finishReason: FinishReason.FINISH_REASON_LENGTH,
-      usage: { promptTokens: 3, completionTokens: 45 },
+      usage: { promptTokens: 3, completionTokens: 45, cachedTokens: 0 },
       heartbeat: false,
     };
     expect(TokenChunk.decode(encodeTokenChunk(chunk))).toEqual(chunk);
@@ -76,6 +80,10 @@ describe('the hand-written TokenChunk encoder', () => {
   it('knows every TokenChunk field: a field added to the proto must be added to the encoder', () => {
     // If this fails, TokenChunk gained or lost a field: teach src/grpc/tokenChunkEncoder.ts, then this list.
     expect(Object.keys(TokenChunk.fromPartial({})).sort()).toEqual(['finishReason', 'heartbeat', 'seq', 'streamId', 'tokens', 'usage']);
-    expect(Object.keys(TokenChunk.fromPartial({ usage: {} }).usage ?? {}).sort()).toEqual(['completionTokens', 'promptTokens']);
+    expect(Object.keys(TokenChunk.fromPartial({ usage: {} }).usage ?? {}).sort()).toEqual([
+      'cachedTokens',
+      'completionTokens',
+      'promptTokens',
+    ]);
   });
 });

@@ -30,6 +30,11 @@ export function retainedKey(prefix: string): string {
   return `${prefix}:{retained}`;
 }
 
+/** A response cache entry (its key is a SHA-256 in hex): the id of the stream that answers it. */
+export function cacheKey(prefix: string, key: string): string {
+  return `${prefix}:cache:${key}`;
+}
+
 /** The token text bytes of each retained stream, and their `total`; in the retained set's slot (one script uses both). */
 export function retainedBytesKey(prefix: string): string {
   return `${prefix}:{retained}:bytes`;

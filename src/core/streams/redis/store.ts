@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { StatusCode, StreamFailure, alreadyExists, notFound } from '../status';
-import type { CreateStreamOptions, StreamObserver, StreamReader, StreamStore, StreamView, StreamWriter } from '../store';
+import type { CreateStreamOptions, SharedCache, StreamObserver, StreamReader, StreamStore, StreamView, StreamWriter } from '../store';
 import { type StreamEnd, pastTheEnd } from '../tokenStream';
 import { type CorruptEntry, storedFailure } from './codec';
-import { retainedBytesKey, retainedKey, type StreamKeys, streamKeys } from './keys';
+import { cacheKey, retainedBytesKey, retainedKey, type StreamKeys, streamKeys } from './keys';
 import { RedisLink, type RedisLinkOptions } from './link';
 import { parseMeta, type StreamMeta } from './meta';
 import { type MirrorHost, RedisMirror } from './mirror';
@@ -106,6 +106,18 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
   get activeCount(): number {
     return this.writers.size;
   }
+
+  /** The response cache's entries, in Redis beside the streams, so every replica answers from them. */
+  readonly sharedCache: SharedCache = {
+    cached: async (key) => {
+      const value = await this.link.command(cacheKey(this.options.keyPrefix, key), ['GET', cacheKey(this.options.keyPrefix, key)]);
+      return typeof value === 'string' ? value : undefined;
+    },
+    cache: async (key, streamId, ttlMs) => {
+      const where = cacheKey(this.options.keyPrefix, key);
+      await this.link.command(where, ['SET', where, streamId, 'PX', ttlMs]);
+    },
+  };
 
   async create(options: CreateStreamOptions): Promise<StreamWriter> {
     this.checkReachable();
