@@ -1,19 +1,10 @@
 import { PrincipalLimiter } from '../../../src/core/principalLimits';
 import { StatusCode, StreamFailure } from '../../../src/core/streams/status';
+import { failureOf } from './streams/support';
 import type { StreamWriter } from '../../../src/core/streams/store';
 
 // The token bucket's arithmetic on a clock the test moves: refill by the
 // minute, the cap, the refund, and the wait it tells a refused caller.
-
-function refusal(run: () => unknown): StreamFailure {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof StreamFailure) return error;
-    throw error;
-  }
-  throw new Error('admitted');
-}
 
 const end = (completionTokens: number) => ({ reason: 'length' as const, usage: { promptTokens: 0, completionTokens } });
 const writer = () => ({ nextSeq: 0 }) as unknown as StreamWriter;
@@ -31,7 +22,7 @@ describe('PrincipalLimiter', () => {
     const spent = writer();
     limiter.admit('a', 1000).bind(spent); // 600 -> -400
     limiter.ended(spent, end(1000)); // used it all: no refund
-    const failure = refusal(() => limiter.admit('a', 1));
+    const failure = failureOf(() => limiter.admit('a', 1));
     expect(failure.code).toBe(StatusCode.RESOURCE_EXHAUSTED);
     expect(failure.details).toEqual({ reason: 'RATE_LIMITED', retryAfterMs: 40_100 }); // 401 tokens at 10 a second
     nowMs += 40_099;
@@ -54,7 +45,7 @@ describe('PrincipalLimiter', () => {
     nowMs += 3_600_000; // refilled to 600, and no fuller
     const next = writer();
     limiter.admit('c', 600).bind(next); // 600 -> 0: admitted
-    expect(refusal(() => limiter.admit('c', 1)).details.retryAfterMs).toBe(100);
+    expect(failureOf(() => limiter.admit('c', 1)).details.retryAfterMs).toBe(100);
   });
 
   it('counts live streams per principal, released when they end or are never created', () => {
@@ -62,7 +53,7 @@ describe('PrincipalLimiter', () => {
     const one = writer();
     streams.admit('p', 0).bind(one);
     const never = streams.admit('p', 0);
-    expect(refusal(() => streams.admit('p', 0)).details.reason).toBe('TOO_MANY_STREAMS');
+    expect(failureOf(() => streams.admit('p', 0)).details.reason).toBe('TOO_MANY_STREAMS');
     never.release();
     never.release(); // idempotent
     const two = writer();
