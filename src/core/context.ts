@@ -5,6 +5,7 @@ import type { StreamStore } from './streams/store';
 import type { PrincipalLimiter } from './principalLimits';
 import type { Tracing } from './tracing';
 import type { ResponseCache } from './cache';
+import type { LiveStreams } from './liveStreams';
 
 /** What every handler needs: the stream store, the models, the config, a logger. */
 export interface ServiceContext {
@@ -18,6 +19,8 @@ export interface ServiceContext {
   readonly tracing: Tracing;
   /** Finished deterministic generations, to answer identical requests with (config `cache`; off by default). */
   readonly cache: ResponseCache;
+  /** What this process is streaming now, for the live streams page. */
+  readonly live: LiveStreams;
   /**
    * Aborted when the server starts draining. On a shared store, a consumer
    * following a resumable stream is then sent UNAVAILABLE at once, so it

@@ -10,6 +10,7 @@ import { cancelStream } from './cancelStream';
 import { chatCompletions } from './chatCompletions';
 import type { HttpCall, HttpContext, HttpHandler } from './context';
 import { HttpError, fromFailure, sendError, toHttpError } from './errors';
+import { liveStreamsEvents, serveStreamsPage, serveStreamsScript } from './liveStreams';
 import { listModels } from './models';
 import { servePage } from './page';
 import { streamEvents } from './streamEvents';
@@ -56,6 +57,9 @@ export function createHttpApi(options: HttpApiOptions): HttpApi {
   const { context } = options;
   const routes: Route[] = [
     { method: 'GET', path: '/', handler: servePage, open: true },
+    { method: 'GET', path: '/streams', handler: serveStreamsPage, open: true },
+    { method: 'GET', path: '/streams.js', handler: serveStreamsScript, open: true },
+    { method: 'GET', path: '/v1/streams', handler: liveStreamsEvents(context) },
     { method: 'GET', path: '/v1/models', handler: listModels(context) },
     { method: 'POST', path: '/v1/chat/completions', handler: chatCompletions(context) },
     { method: 'GET', path: /^\/v1\/streams\/([^/]+)\/events$/, handler: streamEvents(context), template: '/v1/streams/{id}/events' },

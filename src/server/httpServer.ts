@@ -26,6 +26,8 @@ export interface HttpSideOptions {
 
 /** Probe and metrics paths: answered even while draining; open, except /metrics with auth.protectMetrics. */
 const SIDE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+/** The API and page paths with no parameter, each its own `route` label. */
+const ROUTES = new Set(['/', '/streams', '/streams.js', '/v1/streams', '/v1/models', '/v1/chat/completions']);
 
 function plain(response: http.ServerResponse, status: number, text: string, headers: http.OutgoingHttpHeaders = {}): void {
   response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers }).end(`${text}\n`);
@@ -76,7 +78,7 @@ export async function startHttpSide(options: HttpSideOptions): Promise<http.Serv
  * as `{id}`), else "other", so no client can make new series.
  */
 export function routeLabel(pathname: string): string {
-  if (SIDE_PATHS.has(pathname) || pathname === '/' || pathname === '/v1/models' || pathname === '/v1/chat/completions') return pathname;
+  if (SIDE_PATHS.has(pathname) || ROUTES.has(pathname)) return pathname;
   if (/^\/v1\/streams\/[^/]+\/events$/.test(pathname)) return '/v1/streams/{id}/events';
   if (/^\/v1\/streams\/[^/]+$/.test(pathname)) return '/v1/streams/{id}';
   return 'other';

@@ -18,6 +18,7 @@ import { httpPort, startHttpSide } from './httpServer';
 import { Metrics } from './metrics';
 import { Telemetry } from './telemetry';
 import { VERSION } from './version';
+import { LiveStreams } from '../core/liveStreams';
 import { ResponseCache } from '../core/cache';
 import { PrincipalLimiter } from '../core/principalLimits';
 import { Principals } from '../core/principals';
@@ -145,6 +146,8 @@ export class TokenRelayServer {
     this.store.observe(this.telemetry.tracing);
     const cache = new ResponseCache(config.cache, this.store, (result) => this.metrics.cacheLookups.inc({ result }));
     this.store.observe(cache);
+    const live = new LiveStreams(this.store);
+    this.store.observe(live);
     this.context = {
       config,
       logger,
@@ -154,6 +157,7 @@ export class TokenRelayServer {
       principalLimiter,
       tracing: this.telemetry.tracing,
       cache,
+      live,
     };
     this.principals = Principals.fromConfig(config.auth);
     this.tls = config.tls && new TlsCertificates(config.tls);

@@ -51,6 +51,10 @@ export class MemoryStore implements StreamStore {
     this.registry.failAll(failure);
   }
 
+  liveStreams(): Array<{ writer: StreamWriter; readers: number }> {
+    return this.registry.liveStreams().map((stream) => ({ writer: stream, readers: stream.readerCount }));
+  }
+
   observe(observer: StreamObserver): void {
     this.registry.observe(observer);
   }

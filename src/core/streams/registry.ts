@@ -37,6 +37,11 @@ export class StreamRegistry {
     return this.live.size;
   }
 
+  /** The live streams, in the order they started. */
+  liveStreams(): TokenStream[] {
+    return [...this.live.values()];
+  }
+
   get retainedCount(): number {
     return this.retained.size;
   }

@@ -16,6 +16,8 @@ export interface StreamStore {
   readonly ready: boolean;
   /** Streams this process is producing now. */
   readonly activeCount: number;
+  /** The streams this process is producing now, with how many of its own readers follow each (the live streams page). */
+  liveStreams(): Array<{ writer: StreamWriter; readers: number }>;
   /** Where a shared store keeps the response cache's entries, so every replica answers from them; absent: each process keeps its own. */
   readonly sharedCache?: SharedCache;
 

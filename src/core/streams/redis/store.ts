@@ -229,6 +229,12 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
     for (const writer of [...this.writers.values()]) writer.fail(failure);
   }
 
+  liveStreams(): Array<{ writer: StreamWriter; readers: number }> {
+    return [...this.writers.values()]
+      .filter((writer) => !writer.end)
+      .map((writer) => ({ writer, readers: this.mirrorOf(writer.id)?.readerCount ?? 0 }));
+  }
+
   observe(observer: StreamObserver): void {
     this.observers.push(observer);
   }
