@@ -35,6 +35,7 @@ export const RELAY = {
   lastSeq: 'tokenrelay.stream.seq.last',
   attempts: 'tokenrelay.upstream.attempts',
   reason: 'tokenrelay.error.reason',
+  cancelledBy: 'tokenrelay.cancelled_by',
 } as const;
 
 const NO_PROPAGATOR: TextMapPropagator = {
@@ -141,6 +142,7 @@ export class Tracing implements StreamObserver {
     const { failure } = end;
     if (failure) {
       span.setAttribute(RELAY.reason, reasonOf(failure));
+      if (failure.details.cancelledBy) span.setAttribute(RELAY.cancelledBy, failure.details.cancelledBy);
       // A cancel is the caller's choice, not an error of the generation.
       if (failure.code !== StatusCode.CANCELLED) span.setStatus({ code: SpanStatusCode.ERROR, message: failure.message });
     }

@@ -141,7 +141,11 @@ it('a cancelled generation is not an error span, and says why it ended', async (
   const generation = (await spansOf(traceId, ['text_completion slow'])).find((span) => span.name === 'text_completion slow');
   expect(generation).toMatchObject({
     statusCode: 0,
-    attributes: { 'gen_ai.response.finish_reasons': ['cancelled'], 'tokenrelay.error.reason': 'STREAM_CANCELLED' },
+    attributes: {
+      'gen_ai.response.finish_reasons': ['cancelled'],
+      'tokenrelay.error.reason': 'STREAM_CANCELLED',
+      'tokenrelay.cancelled_by': 'abandoned',
+    },
   });
 });
 
