@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { HttpContext, HttpHandler } from './context';
+import { THEME_STYLE, pagePolicy } from './page';
 import { SSE_HEARTBEAT, sseEvent, startSse } from './sse';
 
 /** How often the live streams page gets a snapshot, in ms. */
@@ -30,11 +30,7 @@ export function liveStreamsEvents(context: HttpContext): HttpHandler {
   };
 }
 
-const STREAMS_STYLE = String.raw`
-:root { color-scheme: light dark; --accent: #1f5fbf; --muted: #5b6470; --border: #9aa3ad; }
-@media (prefers-color-scheme: dark) { :root { --accent: #7fb0ff; --muted: #a9b1bb; --border: #5b6470; } }
-* { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; }
+const STREAMS_STYLE = `${THEME_STYLE}${String.raw`
 main { max-width: 72rem; margin: 0 auto; padding: 1rem; }
 h1 { font-size: 1.5rem; margin: 0 0 0.5rem; }
 h2 { font-size: 1.05rem; margin: 1rem 0 0.25rem; }
@@ -51,11 +47,10 @@ th, td { text-align: left; padding: 0.35rem 0.5rem; border-bottom: 1px solid var
 td.id { font: 0.8rem/1.4 ui-monospace, monospace; overflow-wrap: anywhere; }
 button { font: inherit; font-weight: 600; padding: 0.3rem 0.9rem; border-radius: 6px; border: 2px solid var(--accent); background: transparent; color: var(--accent); cursor: pointer; }
 button:disabled { opacity: 0.45; cursor: not-allowed; }
-:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 #status[data-state=error] { color: #c62828; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 @media (max-width: 48rem) { .charts { grid-template-columns: 1fr; } }
-`;
+`}`;
 
 const STREAMS_HTML = `<!doctype html>
 <html lang="en">
@@ -89,17 +84,8 @@ const STREAMS_HTML = `<!doctype html>
 /** The page's own script, a real file beside this one (copied next to the built code). */
 const STREAMS_SCRIPT = readFileSync(path.join(__dirname, 'web', 'streams.js'), 'utf8');
 
-/** Only the page's own script file and its one style may run, and it may talk only to this server. */
-const STREAMS_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  `style-src 'sha256-${createHash('sha256').update(STREAMS_STYLE).digest('base64')}'`,
-  "connect-src 'self'",
-  "img-src 'self' data:",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+/** Only the page's own script file and its one style may run. */
+const STREAMS_CSP = pagePolicy("'self'", STREAMS_STYLE);
 
 const SECURITY_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
 

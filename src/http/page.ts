@@ -3,11 +3,16 @@ import type { HttpHandler } from './context';
 import { PAGE_SCRIPT } from './pageScript';
 import { PAGE_SSE_PARSER } from './pageSse';
 
-const PAGE_STYLE = String.raw`
+/** The pages' shared look: light and dark colours, box sizing, the font. */
+export const THEME_STYLE = String.raw`
 :root { color-scheme: light dark; --accent: #1f5fbf; --muted: #5b6470; --border: #9aa3ad; }
 @media (prefers-color-scheme: dark) { :root { --accent: #7fb0ff; --muted: #a9b1bb; --border: #5b6470; } }
 * { box-sizing: border-box; }
 body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; }
+:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
+`;
+
+const PAGE_STYLE = `${THEME_STYLE}${String.raw`
 main { max-width: 46rem; margin: 0 auto; padding: 1rem; }
 h1 { font-size: 1.5rem; margin: 0 0 1rem; }
 h2 { font-size: 1.1rem; margin: 1.25rem 0 0.5rem; }
@@ -21,7 +26,6 @@ button { font: inherit; font-weight: 600; padding: 0.6rem 1.4rem; min-height: 44
 button[type=submit] { background: var(--accent); color: Canvas; }
 button[type=button] { background: transparent; color: var(--accent); }
 button:disabled { opacity: 0.45; cursor: not-allowed; }
-:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 #output { white-space: pre-wrap; overflow-wrap: anywhere; min-height: 8rem; padding: 0.75rem; border: 1px solid var(--border); border-radius: 6px; }
 .stats { display: grid; grid-template-columns: repeat(4, 1fr); gap: 0.5rem; margin: 0.75rem 0; }
 .stats div { border: 1px solid var(--border); border-radius: 6px; padding: 0.4rem 0.6rem; min-width: 0; }
@@ -31,7 +35,7 @@ button:disabled { opacity: 0.45; cursor: not-allowed; }
 #status { margin: 0.5rem 0; }
 #status[data-state=error] { color: #c62828; }
 @media (max-width: 34rem) { .row, .stats { grid-template-columns: 1fr 1fr; } .row > div:first-child { grid-column: 1 / -1; } }
-`;
+`}`;
 
 const PAGE_BODY = String.raw`
 <main>
@@ -87,17 +91,25 @@ export const PAGE_HTML = `<!doctype html>
 </html>
 `;
 
-/** Only the inline script and style above may run, and the page may talk only to this server. */
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  `script-src ${cspHash(SCRIPT)}`,
-  `style-src ${cspHash(PAGE_STYLE)}`,
-  "connect-src 'self'",
-  "img-src 'self' data:",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+/**
+ * A page's CSP: only the given scripts and its one inline style may run, it
+ * may talk only to this server, and nothing may frame it or post a form.
+ */
+export function pagePolicy(scriptSource: string, style: string): string {
+  return [
+    "default-src 'none'",
+    `script-src ${scriptSource}`,
+    `style-src ${cspHash(style)}`,
+    "connect-src 'self'",
+    "img-src 'self' data:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/** Only the inline script and style above may run. */
+const CONTENT_SECURITY_POLICY = pagePolicy(cspHash(SCRIPT), PAGE_STYLE);
 
 export const servePage: HttpHandler = (call) => {
   call.response
