@@ -173,7 +173,25 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   config = withTlsFlags(config, values);
   const grpcPort = port(...setting(values, 'grpc-port', 'TOKENRELAY_GRPC_PORT'), 50051);
   const httpPortNumber = port(...setting(values, 'http-port', 'TOKENRELAY_HTTP_PORT'), 8080);
-  let server: TokenRelayServer;
+  // The handlers are in place before the server logs "tokenrelay serving": a
+  // supervisor that stops it as soon as it reads that line gets a graceful
+  // stop, not a process killed by the signal's default action.
+  let server: TokenRelayServer | undefined;
+  let stopping: string | undefined;
+  const stop = (signal: string) => {
+    stopping = signal;
+    if (server === undefined) return; // still starting: it stops as soon as it has started
+    logger.info({ signal }, 'shutting down');
+    server.shutdown().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
   try {
     server = await TokenRelayServer.start({
       config,
@@ -193,19 +211,9 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   }
   // A bug that escapes a handler's own guard is logged, never a crashed server.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
-  const stop = (signal: string) => {
-    logger.info({ signal }, 'shutting down');
-    server.shutdown().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => server.reloadTls());
+  const started = server;
+  process.on('SIGHUP', () => started.reloadTls());
+  if (stopping) stop(stopping);
 }
 
 /**

@@ -108,6 +108,15 @@ describe('serve: startup problems are one line and exit 2', () => {
     served.kill('SIGTERM');
     expect(await served.exit).toBe(0);
   });
+
+  it('a SIGTERM sent as soon as "tokenrelay serving" is logged stops it gracefully (exit 0), every time', async () => {
+    // The handlers are in place before that line: a supervisor that reads it and stops at once must not kill it.
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const served = await serveProcess({});
+      served.kill('SIGTERM');
+      expect(await served.exit).toBe(0);
+    }
+  });
 });
 
 describe('the CLI as a client', () => {
