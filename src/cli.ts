@@ -8,7 +8,7 @@ import { type Config, ConfigError, configJsonSchema, loadConfig } from './core/c
 import { TokenRelayError } from './client/errors';
 import { Principals } from './core/principals';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, createLogger } from './server/logger';
-import { ListenError, TokenRelayServer } from './server/server';
+import type { ListenError, TokenRelayServer } from './server/server';
 import { VERSION } from './server/version';
 import { MAX_WORKERS, isWorker, runPrimary, workerId } from './server/workers';
 
@@ -176,6 +176,9 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   // The handlers are in place before the server logs "tokenrelay serving": a
   // supervisor that stops it as soon as it reads that line gets a graceful
   // stop, not a process killed by the signal's default action.
+  // Loaded here, not at the top: the server's modules (OpenTelemetry, redis, the HTTP side) take
+  // about a second to load, which generate, models, config and --version need not wait for.
+  const { ListenError: ListenFailure, TokenRelayServer: Server } = await import('./server/server');
   let server: TokenRelayServer | undefined;
   let stopping: string | undefined;
   const stop = (signal: string) => {
@@ -193,7 +196,7 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   try {
-    server = await TokenRelayServer.start({
+    server = await Server.start({
       config,
       logger,
       host: (values.host as string | undefined) ?? env.TOKENRELAY_HOST ?? '0.0.0.0',
@@ -203,7 +206,7 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
     });
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message);
-    if (error instanceof ListenError) {
+    if (error instanceof ListenFailure) {
       logger.flush();
       fail(listenProblem(error));
     }
