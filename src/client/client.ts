@@ -57,6 +57,8 @@ export class TokenRelayClient {
   private readonly backoff: BackoffOptions;
   /** Whether any call has reached a server (had its response headers). */
   private reached = false;
+  /** The addresses as the caller wrote them, for `cannot reach ...`. */
+  private readonly given: string;
 
   /**
    * @param addresses One `'host:port'`; several, as an array or a
@@ -71,6 +73,7 @@ export class TokenRelayClient {
   ) {
     const { target, loadBalancing } = channelTarget(addresses);
     this.address = target;
+    this.given = typeof addresses === 'string' ? addresses.trim() : addresses.join(',');
     this.backoff = options.backoff ?? {};
     this.raw = new DataServiceClient(target, options.credentials ?? channelCredentials(options.tls), {
       ...channelOptions(options.channelOptions, loadBalancing),
@@ -176,7 +179,7 @@ export class TokenRelayClient {
    * are a restart or a deploy, and are retried and resumed as usual.
    */
   private readonly firstContact = (error: unknown): TokenRelayError | undefined =>
-    this.options.firstConnect === 'fail' && !this.reached && neverConnected(error) ? unreachable(this.address, error) : undefined;
+    this.options.firstConnect === 'fail' && !this.reached && neverConnected(error) ? unreachable(this.given, error) : undefined;
 }
 
 /**

@@ -20,10 +20,14 @@ export class TokenRelayError extends Error {
   }
 }
 
-/** Whether a call failed without reaching any server: grpc-js could not connect ("No connection established"). */
+/**
+ * Whether a call failed without reaching any server: grpc-js could not
+ * connect ("No connection established") or could not resolve the name to
+ * connect to ("Name resolution failed").
+ */
 export function neverConnected(error: unknown): boolean {
   const { code, details = '' } = error as Partial<ServiceError>;
-  return code === Status.UNAVAILABLE && details.startsWith('No connection established');
+  return code === Status.UNAVAILABLE && /^([a-z_]+: )?(No connection established|Name resolution failed)/.test(details);
 }
 
 /** Why grpc-js could not connect, in a few words: "connection refused", "unknown host", ... */

@@ -159,6 +159,25 @@ describe('the CLI as a client', () => {
     }
   });
 
+  it('several addresses, none answering: named as written, exit 1 within 2 s', async () => {
+    const [one, two] = [await freePort(), await freePort()];
+    const addresses = `127.0.0.1:${one},127.0.0.1:${two}`;
+    const started = performance.now();
+    const result = await cli(['models', '--addr', addresses]);
+    expect(performance.now() - started).toBeLessThan(3000);
+    expectOneLine(result, 1, `tokenrelay: cannot reach ${addresses} (connection refused)`);
+  });
+
+  it('a host name that does not resolve: "cannot reach" at once, not retried as a lost stream', async () => {
+    // .invalid never resolves (RFC 6761). No time bound: how long a failing DNS lookup takes is the machine's.
+    for (const command of [
+      ['generate', '--addr', 'nosuchhost.invalid:50051', 'hi'],
+      ['models', '--addr', 'dns:///nosuchhost.invalid:50051'],
+    ]) {
+      expectOneLine(await cli(command), 1, `tokenrelay: cannot reach ${command[2]} (unknown host)`);
+    }
+  });
+
   it('generate ends its output with a newline when stdout is not a terminal', async () => {
     const result = await cli(['generate', '--addr', `127.0.0.1:${relay.grpcPort}`, '--model', 'echo', 'Hello there']);
     expect(result.code).toBe(0);
