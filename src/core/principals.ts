@@ -15,14 +15,17 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-function tokensFrom(given: readonly string[], variable: string | undefined, field: string, env: NodeJS.ProcessEnv): string[] {
+/** The tokens of `auth` or of one principal (`section`): its `tokens` and those its `tokensEnv` variable holds. */
+function tokensFrom(given: readonly string[], variable: string | undefined, section: string, env: NodeJS.ProcessEnv): string[] {
   const fromEnv = variable ? (env[variable] ?? '') : '';
   const tokens = [...given, ...fromEnv.split(',').map((token) => token.trim())].filter(Boolean);
   if (variable && tokens.length === given.length) {
-    throw new ConfigError(`${field}: environment variable ${variable} is unset or empty`);
+    throw new ConfigError(`${section}.tokensEnv: environment variable ${variable} is unset or empty`);
   }
   const short = tokens.find((token) => token.length < 16);
-  if (short !== undefined) throw new ConfigError(`${field}: every token must be at least 16 characters`);
+  if (short !== undefined) {
+    throw new ConfigError(`${section}.${variable ? 'tokensEnv' : 'tokens'}: every token must be at least 16 characters`);
+  }
   return tokens;
 }
 
@@ -57,12 +60,12 @@ export class Principals {
         entries.push({ digest: digest(token), principal });
       }
     };
-    const plain = tokensFrom(auth.tokens, auth.tokensEnv, auth.tokensEnv ? 'auth.tokensEnv' : 'auth.tokens', env);
+    const plain = tokensFrom(auth.tokens, auth.tokensEnv, 'auth', env);
     if (plain.length > 0) add({ name: DEFAULT_PRINCIPAL, streams: 'all' }, plain, 'auth.tokens');
     for (const [index, entry] of auth.principals.entries()) {
       const field = `auth.principals[${index}]`;
       if (byName.has(entry.name)) throw new ConfigError(`${field}.name: duplicate principal name ${JSON.stringify(entry.name)}`);
-      add({ name: entry.name, streams: entry.streams }, tokensFrom(entry.tokens, entry.tokensEnv, `${field}.tokens`, env), field);
+      add({ name: entry.name, streams: entry.streams }, tokensFrom(entry.tokens, entry.tokensEnv, field, env), field);
     }
     return new Principals(entries, byName);
   }

@@ -91,6 +91,14 @@ describe('serve: startup problems are one line and exit 2', () => {
     expect({ code: set.code, stdout: set.stdout }).toEqual({ code: 0, stdout: `${file}: ok\n` });
   });
 
+  it("a principal's tokensEnv whose variable is unset names that principal's tokensEnv", async () => {
+    const file = path.join(dir, 'principals.json');
+    writeFileSync(file, JSON.stringify({ auth: { principals: [{ name: 'alice', tokensEnv: 'ALICE_TOKENS', streams: 'own' }] } }));
+    const line = 'tokenrelay: auth.principals[0].tokensEnv: environment variable ALICE_TOKENS is unset or empty';
+    expectOneLine(await cli(['config', 'check', file]), 2, line);
+    expectOneLine(await cli(['serve', '--config', file, '--grpc-port', '0', '--http-port', '0']), 2, line);
+  });
+
   it("the README's full config example is served as written", async () => {
     const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## Configuration'));
