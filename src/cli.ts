@@ -103,22 +103,27 @@ function port(value: string | undefined, name: string, fallback: number): number
   return parsed;
 }
 
-/** The flag or variable to change for a port that could not be bound, and how. */
-function listenProblem(error: ListenError): string {
+/**
+ * The flag or variable to change for a port that could not be bound, and
+ * how. `given` is where each value came from (the flag, or the variable that
+ * set it), so the line starts with what the person wrote.
+ */
+function listenProblem(error: ListenError, given: { grpc: string; http: string; host: string }): string {
   const [flag, variable] = error.port === 'grpc' ? ['--grpc-port', 'TOKENRELAY_GRPC_PORT'] : ['--http-port', 'TOKENRELAY_HTTP_PORT'];
+  const name = given[error.port];
   const where = `${error.host}:${error.portNumber}`;
   switch (error.code) {
     case 'EADDRINUSE':
-      return `${flag}: ${where} is already in use (the ${error.port === 'grpc' ? 'gRPC' : 'HTTP'} port); choose another with ${flag} or ${variable} (0 picks a free one)`;
+      return `${name}: ${where} is already in use (the ${error.port === 'grpc' ? 'gRPC' : 'HTTP'} port); choose another with ${flag} or ${variable} (0 picks a free one)`;
     case 'EACCES':
-      return `${flag}: ${where} needs privileges to bind; choose a port above 1023 with ${flag} or ${variable}`;
+      return `${name}: ${where} needs privileges to bind; choose a port above 1023 with ${flag} or ${variable}`;
     case 'EADDRNOTAVAIL':
-      return `--host: ${error.host} is not an address of this machine; choose another with --host or TOKENRELAY_HOST (0.0.0.0 for every interface)`;
+      return `${given.host}: ${error.host} is not an address of this machine; choose another with --host or TOKENRELAY_HOST (0.0.0.0 for every interface)`;
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return `--host: ${error.host} does not resolve; choose another with --host or TOKENRELAY_HOST`;
+      return `${given.host}: ${error.host} does not resolve; choose another with --host or TOKENRELAY_HOST`;
     default:
-      return `${flag}: cannot listen on ${where}: ${error.code ?? (error.cause as Error)?.message ?? 'unknown error'}`;
+      return `${name}: cannot listen on ${where}: ${error.code ?? (error.cause as Error)?.message ?? 'unknown error'}`;
   }
 }
 
@@ -131,17 +136,17 @@ function wholeNumber(values: Record<string, string | boolean | undefined>, flag:
   return Number(value);
 }
 
-function workerCount(value: string | undefined): number {
+function workerCount(value: string | undefined, name: string): number {
   if (value === undefined || value === '') return 1;
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1 || parsed > MAX_WORKERS)
-    fail(`--workers: must be a whole number from 1 to ${MAX_WORKERS}, got ${value}`);
+  if (!/^\d+$/.test(value) || parsed < 1 || parsed > MAX_WORKERS)
+    fail(`${name}: must be a whole number from 1 to ${MAX_WORKERS}, got ${value}`);
   return parsed;
 }
 
 async function serve(values: Record<string, string | boolean | undefined>): Promise<void> {
   const env = process.env;
-  const workers = workerCount((values.workers as string | undefined) ?? env.TOKENRELAY_WORKERS);
+  const workers = workerCount(...setting(values, 'workers', 'TOKENRELAY_WORKERS'));
   const level = env.TOKENRELAY_LOG_LEVEL || 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     fail(`TOKENRELAY_LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
@@ -151,8 +156,12 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
     fail(`${formatName}: must be pretty or json, got ${JSON.stringify(logFormat)}`);
   }
   const logger = createLogger(level, workerId(), (logFormat || undefined) as LogFormat | undefined);
-  // grpc-js's own lines (a failed bind, a client that broke the protocol) join ours instead of going raw to stderr.
-  const grpcLine = (...args: unknown[]) => logger.warn({ source: 'grpc-js' }, format(...args));
+  // grpc-js's own lines (a client that broke the protocol, ...) join ours instead of going raw to stderr; not
+  // its "No address added ..." for a port it could not bind, which the one line on stderr says better.
+  const grpcLine = (...args: unknown[]) => {
+    const line = format(...args);
+    if (!line.startsWith('No address added')) logger.warn({ source: 'grpc-js' }, line);
+  };
   setGrpcLogger({ error: grpcLine, info: grpcLine, debug: grpcLine });
   let config: Config;
   try {
@@ -171,8 +180,17 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
     return;
   }
   config = withTlsFlags(config, values);
-  const grpcPort = port(...setting(values, 'grpc-port', 'TOKENRELAY_GRPC_PORT'), 50051);
-  const httpPortNumber = port(...setting(values, 'http-port', 'TOKENRELAY_HTTP_PORT'), 8080);
+  const [grpcValue, grpcName] = setting(values, 'grpc-port', 'TOKENRELAY_GRPC_PORT');
+  const [httpValue, httpName] = setting(values, 'http-port', 'TOKENRELAY_HTTP_PORT');
+  const [hostValue, hostName] = setting(values, 'host', 'TOKENRELAY_HOST');
+  const grpcPort = port(grpcValue, grpcName, 50051);
+  const httpPortNumber = port(httpValue, httpName, 8080);
+  // Unset, or set to the empty string: the default, as for the ports.
+  const given = {
+    grpc: grpcValue ? grpcName : '--grpc-port',
+    http: httpValue ? httpName : '--http-port',
+    host: hostValue ? hostName : '--host',
+  };
   // The handlers are in place before the server logs "tokenrelay serving": a
   // supervisor that stops it as soon as it reads that line gets a graceful
   // stop, not a process killed by the signal's default action.
@@ -199,7 +217,7 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
     server = await Server.start({
       config,
       logger,
-      host: (values.host as string | undefined) ?? env.TOKENRELAY_HOST ?? '0.0.0.0',
+      host: hostValue || '0.0.0.0',
       grpcPort,
       httpPort: httpPortNumber,
       configFile: (values.config as string | undefined) ?? env.TOKENRELAY_CONFIG,
@@ -208,7 +226,7 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
     if (error instanceof ConfigError) fail(error.message);
     if (error instanceof ListenFailure) {
       logger.flush();
-      fail(listenProblem(error));
+      fail(listenProblem(error, given));
     }
     throw error;
   }

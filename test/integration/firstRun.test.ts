@@ -47,15 +47,28 @@ describe('serve: startup problems are one line and exit 2', () => {
       2,
       `tokenrelay: --grpc-port: 127.0.0.1:${relay.grpcPort} is already in use (the gRPC port); choose another with --grpc-port or TOKENRELAY_GRPC_PORT (0 picks a free one)`,
     );
+    // Nothing else: not grpc-js's own "No address added ..." log line either.
+    expect(result.stdout).toBe('');
   });
 
-  it('an HTTP port in use names --http-port and TOKENRELAY_HTTP_PORT', async () => {
+  it('an HTTP port in use, set by its variable, starts with the variable and names both', async () => {
     const result = await cli(['serve', '--host', '127.0.0.1', '--grpc-port', '0'], { TOKENRELAY_HTTP_PORT: String(relay.httpPort) });
     expectOneLine(
       result,
       2,
-      `tokenrelay: --http-port: 127.0.0.1:${relay.httpPort} is already in use (the HTTP port); choose another with --http-port or TOKENRELAY_HTTP_PORT (0 picks a free one)`,
+      `tokenrelay: TOKENRELAY_HTTP_PORT: 127.0.0.1:${relay.httpPort} is already in use (the HTTP port); choose another with --http-port or TOKENRELAY_HTTP_PORT (0 picks a free one)`,
     );
+    expect(result.stdout).toBe('');
+  });
+
+  it('a gRPC port in use, set by its variable, starts with the variable', async () => {
+    const result = await cli(['serve', '--http-port', '0'], { TOKENRELAY_HOST: '127.0.0.1', TOKENRELAY_GRPC_PORT: String(relay.grpcPort) });
+    expectOneLine(
+      result,
+      2,
+      `tokenrelay: TOKENRELAY_GRPC_PORT: 127.0.0.1:${relay.grpcPort} is already in use (the gRPC port); choose another with --grpc-port or TOKENRELAY_GRPC_PORT (0 picks a free one)`,
+    );
+    expect(result.stdout).toBe('');
   });
 
   it('a host that is not this machine names --host', async () => {
@@ -64,6 +77,12 @@ describe('serve: startup problems are one line and exit 2', () => {
       result,
       2,
       'tokenrelay: --host: 192.0.2.1 is not an address of this machine; choose another with --host or TOKENRELAY_HOST (0.0.0.0 for every interface)',
+    );
+    expect(result.stdout).toBe('');
+    expectOneLine(
+      await cli(['serve', '--grpc-port', '0', '--http-port', '0'], { TOKENRELAY_HOST: '192.0.2.1' }),
+      2,
+      'tokenrelay: TOKENRELAY_HOST: 192.0.2.1 is not an address of this machine; choose another with --host or TOKENRELAY_HOST (0.0.0.0 for every interface)',
     );
   });
 
@@ -79,6 +98,16 @@ describe('serve: startup problems are one line and exit 2', () => {
       'tokenrelay: TOKENRELAY_LOG_LEVEL: must be one of trace, debug, info, warn, error, fatal, silent, got "verbose"',
     );
     expectOneLine(await cli(['serve', '--log-format', 'xml']), 2, 'tokenrelay: --log-format: must be pretty or json, got "xml"');
+    expectOneLine(
+      await cli(['serve'], { TOKENRELAY_LOG_FORMAT: 'xml' }),
+      2,
+      'tokenrelay: TOKENRELAY_LOG_FORMAT: must be pretty or json, got "xml"',
+    );
+    expectOneLine(
+      await cli(['serve'], { TOKENRELAY_WORKERS: '0' }),
+      2,
+      'tokenrelay: TOKENRELAY_WORKERS: must be a whole number from 1 to 64, got 0',
+    );
   });
 
   it('an auth.tokensEnv whose variable is unset is a config error, for config check and serve alike', async () => {
