@@ -1,4 +1,5 @@
-import type { StreamReader } from './streams/store';
+import type { PackedRun } from './streams/packedLog';
+import type { StreamReader, TokenBatch } from './streams/store';
 import { type StreamEnd, pastTheEnd } from './streams/tokenStream';
 
 /**
@@ -10,6 +11,8 @@ export interface Chunk {
   /** The seq of tokens[0]; on a chunk without tokens, the next seq. */
   seq: number;
   tokens: string[];
+  /** The same tokens as UTF-8 from the packed log, when they come from it: an edge may encode these bytes instead of the strings. */
+  packed?: PackedRun;
   /** Set on the last chunk of a stream that ended normally (a failure is the pump's return value, not a chunk). */
   end?: StreamEnd;
   /** True on a heartbeat: no tokens, sent when nothing was sent for the heartbeat interval. */
@@ -74,7 +77,7 @@ export async function pumpStream(reader: StreamReader, output: ChunkOutput, limi
       const batch = reader.read(limits.maxChunkTokens, limits.maxChunkBytes);
       if (batch) {
         const end = reader.atEnd && !stream.end?.failure ? stream.end : undefined;
-        const ready = output.write({ seq: batch.seq, tokens: batch.tokens, end });
+        const ready = output.write(chunkOf(batch, end));
         lastSentMs = performance.now();
         if (end) return end;
         if (!ready) {
@@ -96,4 +99,18 @@ export async function pumpStream(reader: StreamReader, output: ChunkOutput, limi
   } finally {
     clearTimeout(heartbeat);
   }
+}
+
+/** A batch as a chunk; a packed one keeps its bytes, and its strings are decoded only if an edge asks for them. */
+function chunkOf(batch: TokenBatch, end: StreamEnd | undefined): Chunk {
+  const packed = batch.packed;
+  if (packed === undefined) return { seq: batch.seq, tokens: batch.tokens, end };
+  return {
+    seq: batch.seq,
+    packed,
+    end,
+    get tokens() {
+      return packed.strings();
+    },
+  };
 }

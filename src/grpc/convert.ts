@@ -1,5 +1,6 @@
 import { FinishReason as ProtoFinishReason, type TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import type { Chunk, ChunkOutput } from '../core/pump';
+import type { PackedTokenChunk } from './tokenChunkEncoder';
 import type { FinishReason } from '../core/streams/tokenStream';
 
 const TO_PROTO: Record<FinishReason, ProtoFinishReason> = {
@@ -27,11 +28,10 @@ export function finishReasonFromProto(reason: ProtoFinishReason): FinishReason |
 
 /** The pump's chunk on the wire: the one place the gRPC edge maps a domain chunk (its end, a heartbeat) to a TokenChunk. */
 export function toTokenChunk(streamId: string, chunk: Chunk, cached = false): TokenChunk {
-  const { end } = chunk;
-  return {
+  const { end, packed } = chunk;
+  const message = {
     streamId,
     seq: chunk.seq,
-    tokens: chunk.tokens,
     finishReason: end ? TO_PROTO[end.reason] : ProtoFinishReason.FINISH_REASON_UNSPECIFIED,
     usage: end
       ? {
@@ -42,6 +42,16 @@ export function toTokenChunk(streamId: string, chunk: Chunk, cached = false): To
       : undefined,
     heartbeat: chunk.heartbeat === true,
   };
+  if (packed === undefined) return { ...message, tokens: chunk.tokens };
+  // encodeTokenChunk copies the packed bytes; any other encoder reads `tokens`, decoded then.
+  const packedChunk: PackedTokenChunk = {
+    ...message,
+    packed,
+    get tokens() {
+      return packed.strings();
+    },
+  };
+  return packedChunk;
 }
 
 /** Wraps a writer of TokenChunks (a call, a session) as the pump's output for one stream. */

@@ -1,4 +1,10 @@
+import { type PackedRun, utf8Length, writeUtf8 } from '../core/streams/packedLog';
 import type { TokenChunk } from '../gen/tokenrelay/v1/data_service';
+
+/** A TokenChunk whose tokens are also at hand as packed UTF-8 (see toTokenChunk): they are copied from there. */
+export interface PackedTokenChunk extends TokenChunk {
+  packed?: PackedRun;
+}
 
 /** Scratch for encodeTokenChunk: the UTF-8 lengths of one chunk's tokens (it runs start to end without yielding). */
 let tokenBytes = new Uint32Array(512);
@@ -18,16 +24,18 @@ let tokenBytes = new Uint32Array(512);
  * compares the bytes with the generated encoder and fails when TokenChunk
  * gains a field this encoder does not know.
  */
-export function encodeTokenChunk(chunk: TokenChunk): Buffer {
-  const tokens = chunk.tokens;
+export function encodeTokenChunk(chunk: PackedTokenChunk): Buffer {
+  const packed = chunk.packed;
+  const tokens = packed === undefined ? chunk.tokens : undefined;
+  const count = packed === undefined ? (tokens as string[]).length : packed.count;
   const idBytes = chunk.streamId === '' ? 0 : utf8Length(chunk.streamId);
   let size = 0;
   if (idBytes > 0) size += 1 + varintLength(idBytes) + idBytes;
   if (chunk.seq !== 0) size += 1 + varintLength(chunk.seq);
   // Each token's UTF-8 length, counted once for the size and kept for the write.
-  if (tokenBytes.length < tokens.length) tokenBytes = new Uint32Array(Math.max(tokens.length, 2 * tokenBytes.length));
-  for (let index = 0; index < tokens.length; index++) {
-    const bytes = utf8Length(tokens[index]);
+  if (tokenBytes.length < count) tokenBytes = new Uint32Array(Math.max(count, 2 * tokenBytes.length));
+  for (let index = 0; index < count; index++) {
+    const bytes = packed === undefined ? utf8Length((tokens as string[])[index]) : packed.endOf(index) - packed.startOf(index);
     tokenBytes[index] = bytes;
     size += 1 + varintLength(bytes) + bytes;
   }
@@ -52,10 +60,13 @@ export function encodeTokenChunk(chunk: TokenChunk): Buffer {
     out[at++] = 16;
     at = writeVarint(out, at, chunk.seq);
   }
-  for (let index = 0; index < tokens.length; index++) {
+  for (let index = 0; index < count; index++) {
     out[at++] = 26;
     at = writeVarint(out, at, tokenBytes[index]);
-    at = writeUtf8(out, at, tokens[index]);
+    at =
+      packed === undefined
+        ? writeUtf8(out, at, (tokens as string[])[index])
+        : copyBytes(out, at, packed.bytes, packed.startOf(index), tokenBytes[index]);
   }
   if (chunk.finishReason !== 0) {
     out[at++] = 32;
@@ -84,44 +95,11 @@ export function encodeTokenChunk(chunk: TokenChunk): Buffer {
   return out;
 }
 
-/** UTF-8 length of a string; a lone surrogate counts as U+FFFD (3 bytes), as Buffer and TextEncoder write it. */
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let index = 0; index < text.length; index++) {
-    const code = text.charCodeAt(index);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff && (text.charCodeAt(index + 1) & 0xfc00) === 0xdc00) {
-      bytes += 4;
-      index++;
-    } else bytes += 3;
-  }
-  return bytes;
-}
-
-function writeUtf8(out: Buffer, start: number, text: string): number {
-  let at = start;
-  for (let index = 0; index < text.length; index++) {
-    let code = text.charCodeAt(index);
-    if (code < 0x80) {
-      out[at++] = code;
-    } else if (code < 0x800) {
-      out[at++] = 0xc0 | (code >> 6);
-      out[at++] = 0x80 | (code & 0x3f);
-    } else if (code >= 0xd800 && code <= 0xdbff && (text.charCodeAt(index + 1) & 0xfc00) === 0xdc00) {
-      code = 0x10000 + ((code - 0xd800) << 10) + (text.charCodeAt(++index) - 0xdc00);
-      out[at++] = 0xf0 | (code >> 18);
-      out[at++] = 0x80 | ((code >> 12) & 0x3f);
-      out[at++] = 0x80 | ((code >> 6) & 0x3f);
-      out[at++] = 0x80 | (code & 0x3f);
-    } else {
-      if (code >= 0xd800 && code <= 0xdfff) code = 0xfffd; // a lone surrogate
-      out[at++] = 0xe0 | (code >> 12);
-      out[at++] = 0x80 | ((code >> 6) & 0x3f);
-      out[at++] = 0x80 | (code & 0x3f);
-    }
-  }
-  return at;
+/** Copies one token's bytes: a loop for the short ones most tokens are (a native copy costs more than it saves there). */
+function copyBytes(out: Buffer, at: number, from: Buffer, start: number, length: number): number {
+  if (length > 64) return at + from.copy(out, at, start, start + length);
+  for (let index = 0; index < length; index++) out[at + index] = from[start + index];
+  return at + length;
 }
 
 /** Bytes of a varint for a non-negative integer up to 2^53 (uint32 and uint64-as-number fields). */

@@ -1,4 +1,5 @@
 import type { StreamFailure } from './status';
+import type { PackedRun } from './packedLog';
 
 /**
  * The boundary between the service and where streams live. Two stores pass
@@ -207,4 +208,6 @@ export interface TokenBatch {
   /** Sequence number of tokens[0]. */
   seq: number;
   tokens: string[];
+  /** The same tokens as UTF-8 in the memory store's packed log, when they come from it (see PackedRun). */
+  packed?: PackedRun;
 }

@@ -1,3 +1,4 @@
+import { PackedLog, type PackedRun } from './packedLog';
 import { StatusCode, StreamFailure, fieldFailure, invalidField } from './status';
 import type { AbandonPolicy, FinishReason, StreamReader as Reader, StreamEnd, StreamView, StreamWriter, TokenBatch, Usage } from './store';
 
@@ -43,8 +44,7 @@ export class TokenStream implements StreamWriter, StreamView {
   lastProgressAtMs = performance.now();
   promptTokens: number;
 
-  private readonly log: string[] = [];
-  private bytes = 0;
+  private readonly log = new PackedLog();
   private readonly readers = new Set<StreamReader>();
   private readonly controller = new AbortController();
   private readonly endListeners: Array<(end: StreamEnd) => void> = [];
@@ -122,12 +122,17 @@ export class TokenStream implements StreamWriter, StreamView {
     return this.controller.signal;
   }
 
-  /** The sequence number the next token will get: the number of tokens so far. */
   /** UTF-8 bytes of the token text in the log. */
   get textBytes(): number {
-    return this.bytes;
+    return this.log.textBytes;
   }
 
+  /** Bytes the log holds in buffers: its text, its offsets and unused capacity. */
+  get logAllocatedBytes(): number {
+    return this.log.allocatedBytes;
+  }
+
+  /** The sequence number the next token will get: the number of tokens so far. */
   get nextSeq(): number {
     return this.log.length;
   }
@@ -170,7 +175,6 @@ export class TokenStream implements StreamWriter, StreamView {
   append(token: string): Promise<void> | undefined {
     if (this.endState) return undefined;
     this.log.push(token);
-    this.bytes += Buffer.byteLength(token);
     this.lastProgressAtMs = performance.now();
     this.firstTokenAtMs ??= this.lastProgressAtMs;
     return this.afterAppend();
@@ -179,10 +183,7 @@ export class TokenStream implements StreamWriter, StreamView {
   /** Appends several tokens at once; see append(). */
   appendMany(tokens: readonly string[]): Promise<void> | undefined {
     if (this.endState || tokens.length === 0) return undefined;
-    if (tokens.length <= 4096) this.log.push(...tokens);
-    else for (const token of tokens) this.log.push(token);
-    // One native call per run, not per token: a run is up to a few hundred tokens.
-    this.bytes += Buffer.byteLength(tokens.length === 1 ? tokens[0] : tokens.join(''));
+    this.log.append(tokens);
     this.lastProgressAtMs = performance.now();
     this.firstTokenAtMs ??= this.lastProgressAtMs;
     return this.afterAppend();
@@ -234,19 +235,9 @@ export class TokenStream implements StreamWriter, StreamView {
     return reader;
   }
 
-  /** @internal Used by StreamReader. */
-  slice(from: number, maxTokens: number, maxBytes: number): string[] {
-    const available = Math.min(this.log.length - from, maxTokens);
-    if (maxBytes === Infinity) return this.log.slice(from, from + available);
-    let end = from;
-    let bytes = 0;
-    // Byte size is approximated by UTF-16 length; one token always fits.
-    while (end < from + available) {
-      bytes += this.log[end].length;
-      if (bytes > maxBytes && end > from) break;
-      end++;
-    }
-    return this.log.slice(from, end);
+  /** @internal Used by StreamReader: up to maxTokens tokens from `from` (and up to maxBytes of text, at least one token), in one page. */
+  run(from: number, maxTokens: number, maxBytes: number): PackedRun | undefined {
+    return this.log.run(from, maxTokens, maxBytes);
   }
 
   /** @internal A reader advanced: the producer may go on. */
@@ -367,14 +358,15 @@ export class StreamReader implements Reader {
     return this.stream.end !== undefined && this.pos >= this.stream.nextSeq;
   }
 
-  /** Takes up to maxTokens (and about maxBytes) waiting tokens; undefined when none are waiting. */
+  /** Takes up to maxTokens waiting tokens and up to maxBytes of their UTF-8 (one token always), within one page of the log; undefined when none are waiting. */
   read(maxTokens = Infinity, maxBytes = Infinity): TokenBatch | undefined {
     if (this.closed || this.pos >= this.stream.nextSeq) return undefined;
     const seq = this.pos;
-    const tokens = this.stream.slice(seq, maxTokens, maxBytes);
-    this.pos += tokens.length;
+    const run = this.stream.run(seq, maxTokens, maxBytes);
+    if (run === undefined) return undefined;
+    this.pos += run.count;
     this.stream.readerAdvanced();
-    return { seq, tokens };
+    return new PackedBatch(seq, run);
   }
 
   /** Resolves when tokens are waiting, the stream has ended, or the reader is closed. */
@@ -400,5 +392,17 @@ export class StreamReader implements Reader {
       this.waiting = undefined;
       waiter();
     }
+  }
+}
+
+/** A batch read from the packed log: the gRPC edge encodes `packed` directly; `tokens` decodes it on first use. */
+class PackedBatch implements TokenBatch {
+  constructor(
+    readonly seq: number,
+    readonly packed: PackedRun,
+  ) {}
+
+  get tokens(): string[] {
+    return this.packed.strings();
   }
 }

@@ -28,8 +28,10 @@ export function methodLabel(path: string): string {
 
 /** Tokens in a response message: a TokenChunk, or a DataResponse that carries one. */
 function tokensIn(message: unknown): number {
-  const chunk = message as { tokens?: unknown[]; chunk?: { tokens?: unknown[] } };
-  return chunk.tokens?.length ?? chunk.chunk?.tokens?.length ?? 0;
+  type Counted = { packed?: { count: number }; tokens?: unknown[] };
+  const chunk = message as Counted & { chunk?: Counted };
+  // A packed chunk is counted without decoding its tokens to strings.
+  return chunk.packed?.count ?? chunk.tokens?.length ?? chunk.chunk?.packed?.count ?? chunk.chunk?.tokens?.length ?? 0;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { StatusCode, StreamFailure } from '../../../../src/core/streams/status';
 import type { StreamReader, TokenBatch } from '../../../../src/core/streams/tokenStream';
-import { isPending, newStream, nextMacrotask, tokenNames } from './support';
+import { isPending, newStream, nextMacrotask, tokenNames, plain } from './support';
 
 /** Reads until the stream ends, checking that batches are contiguous; yields after each batch. */
 async function readAll(reader: StreamReader, maxTokens = Infinity): Promise<{ tokens: string[]; batches: TokenBatch[] }> {
@@ -31,7 +31,7 @@ describe('stream readers', () => {
       expect(reader.pos).toBe(fromSeq);
       const batch = reader.read();
       if (fromSeq === tokens.length) expect(batch).toBeUndefined();
-      else expect(batch).toEqual({ seq: fromSeq, tokens: tokens.slice(fromSeq) });
+      else expect(plain(batch)).toEqual({ seq: fromSeq, tokens: tokens.slice(fromSeq) });
       expect(reader.pos).toBe(tokens.length);
     }
   });
@@ -41,11 +41,11 @@ describe('stream readers', () => {
     const reader = stream.openReader(0);
     expect(reader.read()).toBeUndefined();
     stream.append('a');
-    expect(reader.read()).toEqual({ seq: 0, tokens: ['a'] });
+    expect(plain(reader.read())).toEqual({ seq: 0, tokens: ['a'] });
     expect(reader.read()).toBeUndefined();
     stream.appendMany(['b', 'c']);
     stream.append('d');
-    expect(reader.read()).toEqual({ seq: 1, tokens: ['b', 'c', 'd'] });
+    expect(plain(reader.read())).toEqual({ seq: 1, tokens: ['b', 'c', 'd'] });
   });
 
   it('several readers each get every token, in order, while the producer runs', async () => {
@@ -84,17 +84,17 @@ describe('stream readers', () => {
       const stream = newStream();
       const reader = stream.openReader(0);
       stream.appendMany(tokenNames(5));
-      expect(reader.read()).toEqual({ seq: 0, tokens: tokenNames(5) });
+      expect(plain(reader.read())).toEqual({ seq: 0, tokens: tokenNames(5) });
     });
 
     it('maxTokens caps each batch and the rest waits for the next read', () => {
       const stream = newStream();
       const reader = stream.openReader(0);
       stream.appendMany(tokenNames(10));
-      expect(reader.read(3)).toEqual({ seq: 0, tokens: ['t0', 't1', 't2'] });
-      expect(reader.read(3)).toEqual({ seq: 3, tokens: ['t3', 't4', 't5'] });
-      expect(reader.read(3)).toEqual({ seq: 6, tokens: ['t6', 't7', 't8'] });
-      expect(reader.read(3)).toEqual({ seq: 9, tokens: ['t9'] });
+      expect(plain(reader.read(3))).toEqual({ seq: 0, tokens: ['t0', 't1', 't2'] });
+      expect(plain(reader.read(3))).toEqual({ seq: 3, tokens: ['t3', 't4', 't5'] });
+      expect(plain(reader.read(3))).toEqual({ seq: 6, tokens: ['t6', 't7', 't8'] });
+      expect(plain(reader.read(3))).toEqual({ seq: 9, tokens: ['t9'] });
       expect(reader.read(3)).toBeUndefined();
     });
 
@@ -102,26 +102,26 @@ describe('stream readers', () => {
       const stream = newStream();
       const reader = stream.openReader(0);
       stream.appendMany(['aa', 'bb', 'cc', 'dd', 'e']);
-      expect(reader.read(Infinity, 5)).toEqual({ seq: 0, tokens: ['aa', 'bb'] });
-      expect(reader.read(Infinity, 4)).toEqual({ seq: 2, tokens: ['cc', 'dd'] });
-      expect(reader.read(Infinity, 4)).toEqual({ seq: 4, tokens: ['e'] });
+      expect(plain(reader.read(Infinity, 5))).toEqual({ seq: 0, tokens: ['aa', 'bb'] });
+      expect(plain(reader.read(Infinity, 4))).toEqual({ seq: 2, tokens: ['cc', 'dd'] });
+      expect(plain(reader.read(Infinity, 4))).toEqual({ seq: 4, tokens: ['e'] });
     });
 
     it('one token always fits, even one larger than maxBytes, so a reader always progresses', () => {
       const stream = newStream();
       const reader = stream.openReader(0);
       stream.appendMany(['long token', 'x']);
-      expect(reader.read(Infinity, 3)).toEqual({ seq: 0, tokens: ['long token'] });
-      expect(reader.read(Infinity, 1)).toEqual({ seq: 1, tokens: ['x'] });
+      expect(plain(reader.read(Infinity, 3))).toEqual({ seq: 0, tokens: ['long token'] });
+      expect(plain(reader.read(Infinity, 1))).toEqual({ seq: 1, tokens: ['x'] });
     });
 
     it('the tighter of maxTokens and maxBytes wins', () => {
       const stream = newStream();
       const reader = stream.openReader(0);
       stream.appendMany(['a', 'b', 'c', 'd', 'e', 'f']);
-      expect(reader.read(2, 100)).toEqual({ seq: 0, tokens: ['a', 'b'] });
-      expect(reader.read(100, 3)).toEqual({ seq: 2, tokens: ['c', 'd', 'e'] });
-      expect(reader.read(2, 3)).toEqual({ seq: 5, tokens: ['f'] });
+      expect(plain(reader.read(2, 100))).toEqual({ seq: 0, tokens: ['a', 'b'] });
+      expect(plain(reader.read(100, 3))).toEqual({ seq: 2, tokens: ['c', 'd', 'e'] });
+      expect(plain(reader.read(2, 3))).toEqual({ seq: 5, tokens: ['f'] });
     });
   });
 
@@ -134,7 +134,7 @@ describe('stream readers', () => {
       expect(await isPending(waiting)).toBe(true);
       stream.append('b');
       expect(await isPending(waiting)).toBe(false);
-      expect(reader.read()).toEqual({ seq: 1, tokens: ['b'] });
+      expect(plain(reader.read())).toEqual({ seq: 1, tokens: ['b'] });
     });
 
     it('resolves on appendMany', async () => {

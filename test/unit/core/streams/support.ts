@@ -1,5 +1,5 @@
 import { StreamFailure } from '../../../../src/core/streams/status';
-import { TokenStream, type TokenStreamOptions } from '../../../../src/core/streams/tokenStream';
+import { type TokenBatch, TokenStream, type TokenStreamOptions } from '../../../../src/core/streams/tokenStream';
 
 /** A stream with a wide window that no reader leaving can cancel, unless the test says otherwise. */
 export function newStream(options: Partial<TokenStreamOptions> = {}): TokenStream {
@@ -36,4 +36,9 @@ export function nextMacrotask(): Promise<void> {
 /** Tokens t0..t(count-1). */
 export function tokenNames(count: number, from = 0): string[] {
   return Array.from({ length: count }, (_, index) => `t${from + index}`);
+}
+
+/** A batch as plain data, to compare with toEqual: a packed batch decodes its tokens on demand. */
+export function plain(batch: TokenBatch | undefined): { seq: number; tokens: string[] } | undefined {
+  return batch && { seq: batch.seq, tokens: batch.tokens };
 }
