@@ -2,17 +2,21 @@
  * Before/after on one machine at one time: time to first token and server
  * CPU per call of this checkout's tokenrelay against another checkout's
  * (built), taking turns in blocks of 100 calls as scenario (f) does, so the
- * machine's noise hits both alike.
+ * machine's noise hits both alike. With --throughput, instead: one unpaced
+ * Generate stream of --tokens tokens on each, taking turns, as scenario (a)
+ * measures it (tokens/s and server CPU per million tokens).
  *
  *   git worktree add /tmp/before <commit> && ln -s "$PWD/node_modules" /tmp/before/ && (cd /tmp/before && npm run build)
  *   npm run build && npx tsc -p tsconfig.bench.json
  *   node dist/bench/bench/compare.js /tmp/before [--calls 2000] [--reps 5]
+ *   node dist/bench/bench/compare.js /tmp/before --throughput [--tokens 1000000] [--reps 10]
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { closeAllClients } from './load/clients';
+import { generateCommands } from './load/generate';
 import { grpcOnce, measure, type TtftResult } from './load/ttft';
 import { OUT_DIR } from './lib/paths';
 import { cpuSeconds } from './lib/proc';
@@ -38,7 +42,12 @@ async function startOther(checkout: string, runDir: string): Promise<{ pid: numb
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { calls: { type: 'string', default: '2000' }, reps: { type: 'string', default: '5' } },
+    options: {
+      calls: { type: 'string', default: '2000' },
+      reps: { type: 'string', default: '5' },
+      throughput: { type: 'boolean', default: false },
+      tokens: { type: 'string', default: '1000000' },
+    },
   });
   const other = positionals[0];
   if (!other) throw new Error('usage: compare.js OTHER_CHECKOUT [--calls N] [--reps N]');
@@ -48,6 +57,16 @@ async function main(): Promise<void> {
   mkdirSync(runDir, { recursive: true });
   const mine = await startRelay(relayConfig(), path.join(runDir, 'this.config.json'), { logFile: path.join(runDir, 'this.log') });
   const theirs = await startOther(path.resolve(other), runDir);
+  if (values.throughput) {
+    try {
+      await compareThroughput(mine, theirs, other, Number(values.tokens), reps);
+    } finally {
+      closeAllClients();
+      theirs.stop();
+      await mine.stop();
+    }
+    return;
+  }
   const figures = { thisP50: [] as number[], otherP50: [] as number[], thisCpu: [] as number[], otherCpu: [] as number[] };
   try {
     for (let rep = 0; rep < reps; rep++) {
@@ -85,6 +104,57 @@ async function main(): Promise<void> {
       line(`${other}: server CPU per call, µs`, figures.otherCpu),
       `ratio this / other, per repetition: TTFT ${ttftRatio.median.toFixed(2)}× (${ttftRatio.min.toFixed(2)}–${ttftRatio.max.toFixed(2)}), ` +
         `CPU per call ${cpuRatio.median.toFixed(2)}× (${cpuRatio.min.toFixed(2)}–${cpuRatio.max.toFixed(2)})`,
+    ].join('\n')}\n`,
+  );
+}
+
+interface Served {
+  pid: number;
+  address: string;
+}
+
+/** Turns of one unpaced Generate stream on each server, after one unmeasured turn each; prints medians and per-turn ratios. */
+async function compareThroughput(mine: Served, theirs: Served, other: string, tokens: number, reps: number): Promise<void> {
+  const turn = async (server: Served, seed: number) => {
+    const cpu = cpuSeconds(server.pid);
+    const result = await generateCommands['generate.run']({
+      address: server.address,
+      model: 'fast',
+      streams: 1,
+      tokensPerStream: tokens,
+      seed,
+    });
+    if (result.broken > 0) throw new Error(`a stream broke: ${result.errors.join('; ')}`);
+    return { rate: result.tokens / result.seconds, cpuPerMillion: ((cpuSeconds(server.pid) - cpu) / result.tokens) * 1e6 };
+  };
+  await turn(mine, 0);
+  await turn(theirs, 0);
+  const figures = { thisRate: [] as number[], otherRate: [] as number[], thisCpu: [] as number[], otherCpu: [] as number[] };
+  for (let rep = 0; rep < reps; rep++) {
+    // Alternate who goes first, so neither always runs on a machine the other just warmed or loaded.
+    const order = rep % 2 === 0 ? [mine, theirs] : [theirs, mine];
+    const results = new Map<Served, { rate: number; cpuPerMillion: number }>();
+    for (const server of order) results.set(server, await turn(server, rep + 1));
+    const [a, b] = [results.get(mine), results.get(theirs)] as [
+      { rate: number; cpuPerMillion: number },
+      { rate: number; cpuPerMillion: number },
+    ];
+    figures.thisRate.push(a.rate);
+    figures.otherRate.push(b.rate);
+    figures.thisCpu.push(a.cpuPerMillion);
+    figures.otherCpu.push(b.cpuPerMillion);
+    process.stderr.write(`rep ${rep + 1}/${reps}: this ${(a.rate / 1e6).toFixed(2)}M tokens/s, other ${(b.rate / 1e6).toFixed(2)}M\n`);
+  }
+  const ratios = (x: number[], y: number[]) => summarize(x.map((value, index) => value / y[index]));
+  const rate = ratios(figures.thisRate, figures.otherRate);
+  const cpu = ratios(figures.thisCpu, figures.otherCpu);
+  const median = (samples: number[]) => summarize(samples).median;
+  process.stdout.write(
+    `${[
+      `this checkout: ${(median(figures.thisRate) / 1e6).toFixed(2)}M tokens/s, server CPU ${median(figures.thisCpu).toFixed(2)} s per million tokens`,
+      `${other}: ${(median(figures.otherRate) / 1e6).toFixed(2)}M tokens/s, server CPU ${median(figures.otherCpu).toFixed(2)} s per million tokens`,
+      `ratio this / other, per turn: tokens/s ${rate.median.toFixed(3)}× (${rate.min.toFixed(2)}–${rate.max.toFixed(2)}), ` +
+        `CPU per token ${cpu.median.toFixed(3)}× (${cpu.min.toFixed(2)}–${cpu.max.toFixed(2)})`,
     ].join('\n')}\n`,
   );
 }

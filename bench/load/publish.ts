@@ -53,6 +53,8 @@ export interface BurstParams {
 
 export interface BurstResult {
   tokens: number;
+  /** UTF-8 bytes of the tokens' text. */
+  textBytes: number;
   /** CLOCK_MONOTONIC ns: first write, last write taken, PublishResponse received (0 without end). */
   startNs: number;
   writtenNs: number;
@@ -64,6 +66,7 @@ export interface BurstResult {
 async function burst(params: BurstParams): Promise<BurstResult> {
   const target = publication(params.streamId);
   const tokens = tokensUpFront(simTokens(params.seed, 1, 1), params.tokens);
+  const textBytes = tokens.reduce((sum, token) => sum + Buffer.byteLength(token), 0);
   const startNs = nowNs();
   for (let index = 0; index < tokens.length; index += params.chunkTokens) {
     const batch = tokens.slice(index, index + params.chunkTokens);
@@ -73,11 +76,11 @@ async function burst(params: BurstParams): Promise<BurstResult> {
     if (!ready) await new Promise((resolve) => target.call.once('drain', resolve));
   }
   const writtenNs = nowNs();
-  if (!params.end) return { tokens: tokens.length, startNs, writtenNs, respondedNs: 0, tokensAccepted: 0 };
+  if (!params.end) return { tokens: tokens.length, textBytes, startNs, writtenNs, respondedNs: 0, tokensAccepted: 0 };
   target.call.end();
   const response = await target.response;
   publications.delete(params.streamId);
-  return { tokens: tokens.length, startNs, writtenNs, respondedNs: nowNs(), tokensAccepted: response.tokensAccepted };
+  return { tokens: tokens.length, textBytes, startNs, writtenNs, respondedNs: nowNs(), tokensAccepted: response.tokensAccepted };
 }
 
 export const publishCommands = {

@@ -1,6 +1,7 @@
 import type { MemorySample } from '../lib/probe';
 import { formatNumber } from '../lib/report';
 import { sleep } from '../lib/stats';
+import type { ScenarioContext } from '../lib/context';
 import type { Scenario } from './types';
 
 const MB = 1024 * 1024;
@@ -31,6 +32,7 @@ export const slowConsumer: Scenario = {
     const logRss: number[] = [];
     const logHeap: number[] = [];
     const minLag: number[] = [];
+    let textBytes = 0;
     for (let rep = 0; rep < reps; rep++) {
       const relay = await context.relay();
       const producer = context.worker('producer');
@@ -41,8 +43,15 @@ export const slowConsumer: Scenario = {
       await sleep(200);
       const base: MemorySample = await relay.memory(true);
       await producer.call('publish.open', { address: relay.address, streamId });
-      await producer.call('publish.burst', { streamId, tokens: behind, chunkTokens: 512, seed: 9, end: false });
+      const published = await producer.call<{ textBytes: number }>('publish.burst', {
+        streamId,
+        tokens: behind,
+        chunkTokens: 512,
+        seed: 9,
+        end: false,
+      });
       const logged: MemorySample = await relay.memory(true);
+      textBytes = published.textBytes;
       await consumer.call('subscribe.start', { address: relay.address, streamId, fromSeq: 0, tokensPerSecond: readTokensPerSecond });
       await producer.call('publish.start', { streamId, tokens: behind, chunkTokens: 512, seed: 10, end: false });
       let peakRss = 0;
@@ -83,6 +92,21 @@ export const slowConsumer: Scenario = {
       logRss,
     );
     context.row(`the same, V8 heap used + external`, 'MB', logHeap);
+    const perToken = (megabytes: number[], tokens: number, text: number) => megabytes.map((mb) => (mb * MB - text) / tokens);
+    context.row(
+      `the log, bytes per token beyond its text (${formatNumber(behind)} tokens, heap used + external)`,
+      'B',
+      perToken(logHeap, behind, textBytes),
+    );
+    context.row(`the same, RSS`, 'B', perToken(logRss, behind, textBytes));
+    const big = await logCost(context, 2_000_000);
+    const bigRow = context.row(`the log, bytes per token beyond its text (2M tokens, heap used + external)`, 'B', big.heap);
+    context.row(`the same, RSS`, 'B', big.rss);
+    context.check(
+      'the log costs ≤ 8 bytes per token beyond its text (2M tokens, heap used + external)',
+      bigRow.summary.median <= 8,
+      `${bigRow.summary.median.toFixed(1)} B per token (${(textBytes / behind).toFixed(1)} B of text per token)`,
+    );
     context.check(
       'server memory growth < 10 MB while the slow consumer is 200,000 tokens behind (growth during the slow read)',
       rssRow.summary.median < 10 && Math.min(...minLag) >= 200_000,
@@ -90,3 +114,40 @@ export const slowConsumer: Scenario = {
     );
   },
 };
+
+/**
+ * What a log of `tokens` tokens costs the server beyond their text, per
+ * token: a fresh server, a warm-up stream, a GC'd sample, then one Publish of
+ * the tokens (not ended: nobody reads, the log holds them), and a GC'd sample.
+ */
+async function logCost(context: ScenarioContext, tokens: number): Promise<{ heap: number[]; rss: number[] }> {
+  const heap: number[] = [];
+  const rss: number[] = [];
+  for (let rep = 0; rep < context.reps(2, 1); rep++) {
+    const relay = await context.relay();
+    const producer = context.worker('producer');
+    await producer.call('publish.open', { address: relay.address, streamId: 'warmup' });
+    await producer.call('publish.burst', { streamId: 'warmup', tokens: 20_000, chunkTokens: 512, seed: 9, end: true });
+    await sleep(200);
+    const base: MemorySample = await relay.memory(true);
+    await producer.call('publish.open', { address: relay.address, streamId: 'big' });
+    const published = await producer.call<{ textBytes: number }>('publish.burst', {
+      streamId: 'big',
+      tokens,
+      chunkTokens: 512,
+      seed: 9,
+      end: false,
+    });
+    const logged: MemorySample = await relay.memory(true);
+    heap.push((logged.heapUsed + logged.external - base.heapUsed - base.external - published.textBytes) / tokens);
+    rss.push((logged.rss - base.rss - published.textBytes) / tokens);
+    context.log(
+      `${formatNumber(tokens)} tokens (${(published.textBytes / MB).toFixed(1)} MB of text): heap used + external ` +
+        `${heap[rep].toFixed(1)} B per token beyond the text, RSS ${rss[rep].toFixed(1)} B`,
+    );
+    await producer.call('publish.cancel', { streamId: 'big' });
+    await producer.call('clients.close', { address: relay.address });
+    await context.stop(relay);
+  }
+  return { heap, rss };
+}
