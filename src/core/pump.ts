@@ -104,13 +104,18 @@ export async function pumpStream(reader: StreamReader, output: ChunkOutput, limi
 /** A batch as a chunk; a packed one keeps its bytes, and its strings are decoded only if an edge asks for them. */
 function chunkOf(batch: TokenBatch, end: StreamEnd | undefined): Chunk {
   const packed = batch.packed;
-  if (packed === undefined) return { seq: batch.seq, tokens: batch.tokens, end };
-  return {
-    seq: batch.seq,
-    packed,
-    end,
-    get tokens() {
-      return packed.strings();
-    },
-  };
+  return packed === undefined ? { seq: batch.seq, tokens: batch.tokens, end } : new PackedChunk(batch.seq, packed, end);
+}
+
+/** A class, not a literal with a getter: one hidden class for every chunk, so the hot path stays monomorphic. */
+class PackedChunk implements Chunk {
+  constructor(
+    readonly seq: number,
+    readonly packed: PackedRun,
+    readonly end: StreamEnd | undefined,
+  ) {}
+
+  get tokens(): string[] {
+    return this.packed.strings();
+  }
 }

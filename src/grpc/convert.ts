@@ -1,5 +1,6 @@
 import { FinishReason as ProtoFinishReason, type TokenChunk } from '../gen/tokenrelay/v1/data_service';
 import type { Chunk, ChunkOutput } from '../core/pump';
+import type { PackedRun } from '../core/streams/packedLog';
 import type { PackedTokenChunk } from './tokenChunkEncoder';
 import type { FinishReason } from '../core/streams/tokenStream';
 
@@ -29,29 +30,37 @@ export function finishReasonFromProto(reason: ProtoFinishReason): FinishReason |
 /** The pump's chunk on the wire: the one place the gRPC edge maps a domain chunk (its end, a heartbeat) to a TokenChunk. */
 export function toTokenChunk(streamId: string, chunk: Chunk, cached = false): TokenChunk {
   const { end, packed } = chunk;
-  const message = {
-    streamId,
-    seq: chunk.seq,
-    finishReason: end ? TO_PROTO[end.reason] : ProtoFinishReason.FINISH_REASON_UNSPECIFIED,
-    usage: end
-      ? {
-          promptTokens: end.usage.promptTokens,
-          completionTokens: end.usage.completionTokens,
-          cachedTokens: cached ? end.usage.completionTokens : 0,
-        }
-      : undefined,
-    heartbeat: chunk.heartbeat === true,
-  };
-  if (packed === undefined) return { ...message, tokens: chunk.tokens };
-  // encodeTokenChunk copies the packed bytes; any other encoder reads `tokens`, decoded then.
-  const packedChunk: PackedTokenChunk = {
-    ...message,
-    packed,
-    get tokens() {
-      return packed.strings();
-    },
-  };
-  return packedChunk;
+  const finishReason = end ? TO_PROTO[end.reason] : ProtoFinishReason.FINISH_REASON_UNSPECIFIED;
+  const usage = end
+    ? {
+        promptTokens: end.usage.promptTokens,
+        completionTokens: end.usage.completionTokens,
+        cachedTokens: cached ? end.usage.completionTokens : 0,
+      }
+    : undefined;
+  const heartbeat = chunk.heartbeat === true;
+  if (packed !== undefined) return new PackedTokenChunkMessage(streamId, chunk.seq, packed, finishReason, usage, heartbeat);
+  return { streamId, seq: chunk.seq, tokens: chunk.tokens, finishReason, usage, heartbeat };
+}
+
+/**
+ * A TokenChunk over packed bytes: encodeTokenChunk copies `packed`; any other
+ * encoder reads `tokens`, decoded then. A class, so every such chunk has one
+ * hidden class and the getter lives on its prototype.
+ */
+class PackedTokenChunkMessage implements PackedTokenChunk {
+  constructor(
+    readonly streamId: string,
+    readonly seq: number,
+    readonly packed: PackedRun,
+    readonly finishReason: ProtoFinishReason,
+    readonly usage: TokenChunk['usage'],
+    readonly heartbeat: boolean,
+  ) {}
+
+  get tokens(): string[] {
+    return this.packed.strings();
+  }
 }
 
 /** Wraps a writer of TokenChunks (a call, a session) as the pump's output for one stream. */
