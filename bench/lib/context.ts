@@ -41,7 +41,8 @@ export class ScenarioContext {
   constructor(
     readonly id: ScenarioId,
     readonly options: RunOptions,
-    private readonly runDir: string,
+    /** Where this run's logs, configs and outputs go. */
+    readonly runDir: string,
     private readonly stamp: string,
     private readonly pool: WorkerPool,
   ) {}

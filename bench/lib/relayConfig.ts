@@ -24,7 +24,14 @@ export function relayConfig(overrides: RelayOverrides = {}): object {
   return {
     models: BENCH_MODELS,
     defaultModel: 'fast',
-    limits: { maxTokens: 2_000_000, maxConcurrentStreams: 50_000, maxPublishTokens: 4_000_000, ...overrides.limits },
+    limits: {
+      maxTokens: 2_000_000,
+      maxConcurrentStreams: 50_000,
+      // (i) puts thousands of streams on one connection.
+      maxStreamsPerConnection: 50_000,
+      maxPublishTokens: 4_000_000,
+      ...overrides.limits,
+    },
     streams: { ...overrides.streams },
     deadlines: { '*': { defaultMs: 0, maxMs: 0 } },
     shutdownGraceMs: 1000,

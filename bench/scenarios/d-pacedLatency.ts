@@ -7,11 +7,11 @@ import { nowNs, sleep } from '../lib/stats';
 import type { LoadWorker } from '../lib/workers';
 import type { Scenario } from './types';
 
-const TOKENS_PER_SECOND = 50;
+export const TOKENS_PER_SECOND = 50;
 /** How long after the window the tokens written in it may take to arrive; later ones count as infinitely late. */
 const DELIVERY_WAIT_MS = 5000;
 
-interface Repetition {
+export interface Repetition {
   p50Ms: number;
   p99Ms: number;
   serverCpu: number;
@@ -20,7 +20,8 @@ interface Repetition {
   undelivered: number;
 }
 
-async function once(
+/** One measurement: `streams` paced streams through `relay` for the measuring window, after a warm-up. */
+export async function pacedOnce(
   context: ScenarioContext,
   relay: ServerChild,
   producer: LoadWorker,
@@ -103,7 +104,7 @@ export const pacedLatency: Scenario = {
       ];
       for (let rep = 0; rep < reps; rep++) {
         for (const target of targets) {
-          const measured = await once(context, target.server, producer, consumer, streams, `d${streams}-${rep}`);
+          const measured = await pacedOnce(context, target.server, producer, consumer, streams, `d${streams}-${rep}`);
           target.repetitions.push(measured);
           context.log(
             `${target.name}, ${streams} streams, rep ${rep + 1}/${reps}: p50 ${formatNumber(measured.p50Ms)} ms, ` +

@@ -6,9 +6,10 @@ import { idleStreams } from './e-idleStreams';
 import { timeToFirstToken } from './f-ttft';
 import { slowConsumer } from './g-slowConsumer';
 import { burstPublish } from './h-burstPublish';
+import { capacityCurve } from './i-capacity';
 import type { Scenario } from './types';
 
-/** The scenarios, (a) to (h), in order. */
+/** The scenarios, (a) to (i), in order. */
 export const SCENARIOS: Scenario[] = [
   generateOneStream,
   publishSubscribe,
@@ -18,4 +19,5 @@ export const SCENARIOS: Scenario[] = [
   timeToFirstToken,
   slowConsumer,
   burstPublish,
+  capacityCurve,
 ];
