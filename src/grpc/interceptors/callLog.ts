@@ -1,8 +1,7 @@
-import { type ServerInterceptor, ServerInterceptingCall, status as Status } from '@grpc/grpc-js';
+import { status as Status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { DataServiceService } from '../../gen/tokenrelay/v1/data_service';
 import type { Metrics } from '../../server/metrics';
-import { callContextOf } from './context';
 import { type CallState, streamLogFields } from '../../core/callContext';
 
 const CODE_NAMES = Object.fromEntries(
@@ -34,75 +33,68 @@ function tokensIn(message: unknown): number {
   return chunk.packed?.count ?? chunk.tokens?.length ?? chunk.chunk?.packed?.count ?? chunk.chunk?.tokens?.length ?? 0;
 }
 
-/**
- * One info line per call when it ends (method, peer, request id, status,
- * duration, messages and tokens sent), and the per-call metrics. A call the
- * client cancelled ends without a status from us: it is logged as CANCELLED.
- */
-export function callLogInterceptor(logger: Logger, metrics: Metrics): ServerInterceptor {
-  return (method, call) => {
-    const startedMs = performance.now();
-    let state: CallState | undefined;
-    let messagesOut = 0;
-    let tokensOut = 0;
-    let logged = false;
-    const finish = (code: number, details: string | undefined) => {
-      if (logged) return;
-      logged = true;
-      const durationMs = performance.now() - startedMs;
-      const codeName = CODE_NAMES[code] ?? String(code);
-      const methodName = methodLabel(method.path);
-      metrics.calls.inc({ method: methodName, code: codeName });
-      metrics.callSeconds.observe({ method: methodName }, durationMs / 1000);
-      const principal = state?.principal?.name;
-      if (principal !== undefined) {
-        metrics.principalCalls.inc({ principal, code: codeName });
-        if (tokensOut > 0) metrics.principalTokens.inc({ principal }, tokensOut);
-      }
-      const stream = state?.stream;
-      const line = {
-        requestId: state?.requestId ?? '',
-        ...(principal !== undefined ? { principal } : {}),
-        method: method.path,
-        ...(stream ? streamLogFields(stream) : {}),
-        peer: call.getPeer(),
-        code: codeName,
-        durationMs: Math.round(durationMs * 1000) / 1000,
-        messagesOut,
-        tokens: tokensOut,
-        ...(code !== Status.OK && details ? { details } : {}),
-      };
-      if (code === Status.INTERNAL || code === Status.UNKNOWN) logger.error(line, 'call failed');
-      else logger.info(line, 'call');
+/** What a call's log line and metrics are made from, gathered while it runs. */
+export class CallLog {
+  private readonly startedMs = performance.now();
+  private messagesOut = 0;
+  private tokensOut = 0;
+  private logged = false;
+  /** The call's context, once its metadata arrived (the principal is named in it later). */
+  state: CallState | undefined;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+    private readonly path: string,
+    private readonly peer: () => string,
+  ) {}
+
+  /** A response message went out. */
+  sent(message: unknown): void {
+    this.messagesOut++;
+    const tokens = tokensIn(message);
+    if (tokens > 0) {
+      this.tokensOut += tokens;
+      this.metrics.tokensRelayed.inc(tokens);
+    }
+  }
+
+  /** The client cancelled: the call ends without a status from us and is logged as CANCELLED. */
+  cancelled(): void {
+    const stream = this.state?.stream;
+    if (stream && !stream.finish) stream.cancelledBy = 'client';
+    this.finish(Status.CANCELLED, 'cancelled by the client');
+  }
+
+  /** One info line (error for INTERNAL and UNKNOWN) and the per-call metrics; once. */
+  finish(code: number, details: string | undefined): void {
+    if (this.logged) return;
+    this.logged = true;
+    const { metrics, state } = this;
+    const durationMs = performance.now() - this.startedMs;
+    const codeName = CODE_NAMES[code] ?? String(code);
+    const methodName = methodLabel(this.path);
+    metrics.calls.inc({ method: methodName, code: codeName });
+    metrics.callSeconds.observe({ method: methodName }, durationMs / 1000);
+    const principal = state?.principal?.name;
+    if (principal !== undefined) {
+      metrics.principalCalls.inc({ principal, code: codeName });
+      if (this.tokensOut > 0) metrics.principalTokens.inc({ principal }, this.tokensOut);
+    }
+    const stream = state?.stream;
+    const line = {
+      requestId: state?.requestId ?? '',
+      ...(principal !== undefined ? { principal } : {}),
+      method: this.path,
+      ...(stream ? streamLogFields(stream) : {}),
+      peer: this.peer(),
+      code: codeName,
+      durationMs: Math.round(durationMs * 1000) / 1000,
+      messagesOut: this.messagesOut,
+      tokens: this.tokensOut,
+      ...(code !== Status.OK && details ? { details } : {}),
     };
-    return new ServerInterceptingCall(call, {
-      start(next) {
-        next({
-          onReceiveMetadata(metadata, nextMetadata) {
-            // The auth interceptor, further down, names the principal in this same state.
-            state = callContextOf(metadata);
-            nextMetadata(metadata);
-          },
-          onCancel() {
-            if (state?.stream && !state.stream.finish) state.stream.cancelledBy = 'client';
-            finish(Status.CANCELLED, 'cancelled by the client');
-          },
-        });
-      },
-      sendMessage(message, next) {
-        messagesOut++;
-        const tokens = tokensIn(message);
-        if (tokens > 0) {
-          tokensOut += tokens;
-          metrics.tokensRelayed.inc(tokens);
-        }
-        next(message);
-      },
-      sendStatus(status, next) {
-        // The status goes to the wire first; the bookkeeping is off the caller's path.
-        next(status);
-        finish(status.code ?? Status.UNKNOWN, status.details);
-      },
-    });
-  };
+    if (code === Status.INTERNAL || code === Status.UNKNOWN) this.logger.error(line, 'call failed');
+    else this.logger.info(line, 'call');
+  }
 }

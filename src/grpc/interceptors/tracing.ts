@@ -1,7 +1,7 @@
-import { type ServerInterceptor, ServerInterceptingCall, status as Status } from '@grpc/grpc-js';
+import { type Metadata, status as Status } from '@grpc/grpc-js';
+import type { CallState } from '../../core/callContext';
 import type { Span } from '@opentelemetry/api';
 import type { Tracing } from '../../core/tracing';
-import { callContextOf } from './context';
 
 /** Codes that say the server failed the call (OpenTelemetry's rule for gRPC servers); the rest are the caller's. */
 const SERVER_ERRORS = new Set([
@@ -19,37 +19,29 @@ const SERVER_ERRORS = new Set([
  * say; the generation the call starts is its child. It ends with the
  * status, or CANCELLED when the client cancelled.
  */
-export function tracingInterceptor(tracing: Tracing): ServerInterceptor {
-  return (method, call) => {
-    let span: Span | undefined;
-    let ended = false;
-    const end = (code: number, details: string | undefined) => {
-      if (ended) return;
-      ended = true;
-      tracing.endCall(span, { 'rpc.grpc.status_code': code }, SERVER_ERRORS.has(code), details);
+export class CallSpan {
+  private span: Span | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly tracing: Tracing,
+    private readonly path: string,
+  ) {}
+
+  /** Starts the span from the call's metadata and puts it in the call's context. */
+  start(metadata: Metadata, state: CallState): void {
+    const header = (name: string) => {
+      const value = metadata.get(name)[0];
+      return typeof value === 'string' ? value : undefined;
     };
-    const [service, rpc] = method.path.slice(1).split('/');
-    return new ServerInterceptingCall(call, {
-      start(next) {
-        next({
-          onReceiveMetadata(metadata, nextMetadata) {
-            const header = (name: string) => {
-              const value = metadata.get(name)[0];
-              return typeof value === 'string' ? value : undefined;
-            };
-            span = tracing.startCall(method.path.slice(1), { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': rpc }, header);
-            callContextOf(metadata).span = span;
-            nextMetadata(metadata);
-          },
-          onCancel() {
-            end(Status.CANCELLED, 'cancelled by the client');
-          },
-        });
-      },
-      sendStatus(status, next) {
-        next(status);
-        end(status.code ?? Status.UNKNOWN, status.details);
-      },
-    });
-  };
+    const [service, rpc] = this.path.slice(1).split('/');
+    this.span = this.tracing.startCall(this.path.slice(1), { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': rpc }, header);
+    state.span = this.span;
+  }
+
+  end(code: number, details: string | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.tracing.endCall(this.span, { 'rpc.grpc.status_code': code }, SERVER_ERRORS.has(code), details);
+  }
 }
