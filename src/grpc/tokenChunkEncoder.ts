@@ -96,8 +96,11 @@ export function encodeTokenChunk(chunk: PackedTokenChunk): Buffer {
 }
 
 /** Copies one token's bytes: a loop for the short ones most tokens are (a native copy costs more than it saves there). */
-function copyBytes(out: Buffer, at: number, from: Buffer, start: number, length: number): number {
-  if (length > 64) return at + from.copy(out, at, start, start + length);
+function copyBytes(out: Buffer, at: number, from: Uint8Array, start: number, length: number): number {
+  if (length > 64) {
+    out.set(from.subarray(start, start + length), at);
+    return at + length;
+  }
   for (let index = 0; index < length; index++) out[at + index] = from[start + index];
   return at + length;
 }

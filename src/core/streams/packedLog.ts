@@ -14,17 +14,25 @@
  *
  * A page never splits a token, and a token never splits a character: each
  * token is encoded on its own, as its own protobuf string would be (a lone
- * surrogate becomes U+FFFD, as Buffer and protobufjs write it).
+ * surrogate becomes U+FFFD, as Buffer and protobufjs write it). Pages are
+ * plain typed arrays, so a new log's first page lives on V8's heap.
  */
 
 /** Tokens per page: 4,096 tokens of a few bytes each is a page of some 16-32 KiB. */
 export const PAGE_TOKENS = 4096;
+/**
+ * A new log's first page: 16 offsets and 64 bytes, small enough that V8 keeps
+ * both typed arrays on its heap (no backing store to allocate), which is what
+ * a short call's stream costs.
+ */
 const FIRST_TOKENS = 16;
-const FIRST_BYTES = 128;
+const FIRST_BYTES = 64;
+/** ignoreBOM: a token that starts with U+FEFF keeps it (by default the decoder would drop it). */
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 class Page {
   /** UTF-8 bytes of the page's tokens, back to back; `used` of them are filled. */
-  bytes: Buffer;
+  bytes: Uint8Array;
   /** ends[i]: the byte offset in `bytes` where token i ends (token i starts at ends[i - 1], or 0). */
   ends: Uint32Array;
   count = 0;
@@ -34,7 +42,7 @@ class Page {
 
   constructor(tokens: number, bytes: number) {
     this.ends = new Uint32Array(tokens);
-    this.bytes = Buffer.allocUnsafeSlow(bytes);
+    this.bytes = new Uint8Array(bytes);
   }
 
   start(index: number): number {
@@ -53,8 +61,8 @@ class Page {
     if (this.used + bytes > this.bytes.length) {
       let size = this.bytes.length;
       while (size < this.used + bytes) size *= 2;
-      const grown = Buffer.allocUnsafeSlow(size);
-      this.bytes.copy(grown, 0, 0, this.used);
+      const grown = new Uint8Array(size);
+      grown.set(this.bytes.subarray(0, this.used));
       this.bytes = grown;
     }
   }
@@ -62,9 +70,7 @@ class Page {
   /** The page is full: keep what it uses (trimmed when more than an eighth is unused). */
   seal(): void {
     if (this.bytes.length - this.used > this.used >>> 3) {
-      const exact = Buffer.allocUnsafeSlow(this.used);
-      this.bytes.copy(exact, 0, 0, this.used);
-      this.bytes = exact;
+      this.bytes = this.bytes.slice(0, this.used);
     }
     if (this.ends.length !== this.count) this.ends = this.ends.slice(0, this.count);
   }
@@ -80,7 +86,7 @@ export class PackedRun {
 
   constructor(
     /** The page's bytes; token i of the run is bytes[startOf(i), endOf(i)). */
-    readonly bytes: Buffer,
+    readonly bytes: Uint8Array,
     private readonly ends: Uint32Array,
     /** Index in the page of the run's first token. */
     private readonly first: number,
@@ -109,10 +115,11 @@ export class PackedRun {
     if (this.ascii) {
       // One native call for the run, then substrings: byte offsets are string offsets.
       const base = this.startOf(0);
-      const text = this.bytes.toString('latin1', base, this.endOf(this.count - 1));
+      const text = utf8.decode(this.bytes.subarray(base, this.endOf(this.count - 1)));
       for (let index = 0; index < this.count; index++) tokens[index] = text.slice(this.startOf(index) - base, this.endOf(index) - base);
     } else {
-      for (let index = 0; index < this.count; index++) tokens[index] = this.bytes.toString('utf8', this.startOf(index), this.endOf(index));
+      for (let index = 0; index < this.count; index++)
+        tokens[index] = utf8.decode(this.bytes.subarray(this.startOf(index), this.endOf(index)));
     }
     this.decoded = tokens;
     return tokens;
@@ -170,7 +177,7 @@ export class PackedLog {
     if (!(seq >= 0 && seq < this.tokens)) return undefined;
     const page = this.pages[Math.floor(seq / PAGE_TOKENS)];
     const index = seq % PAGE_TOKENS;
-    return page.bytes.toString('utf8', page.start(index), page.ends[index]);
+    return utf8.decode(page.bytes.subarray(page.start(index), page.ends[index]));
   }
 
   /**

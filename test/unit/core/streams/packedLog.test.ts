@@ -10,7 +10,23 @@ function random(seed: number): () => number {
 }
 
 /** Characters of every UTF-8 length: 1 byte, 2, 3, 4 (a surrogate pair), and the edges of each. */
-const CHARACTERS = ['a', ' ', '\u0000', '\u007f', 'é', '\u0080', '\u07ff', '€', '\u0800', '日', '\uffff', '🎉', '\u{10000}', '\u{10ffff}'];
+const CHARACTERS = [
+  'a',
+  ' ',
+  '\u0000',
+  '\u007f',
+  'é',
+  '\u0080',
+  '\u07ff',
+  '€',
+  '\u0800',
+  '日',
+  '\ufeff',
+  '\uffff',
+  '🎉',
+  '\u{10000}',
+  '\u{10ffff}',
+];
 
 /** Random text tokens, mostly short ASCII like a model's, some empty, some long, some with every character length. */
 function randomTokens(next: () => number, count: number, asciiOnly = false): string[] {
@@ -52,7 +68,7 @@ function expectSameAsArray(log: PackedLog, reference: string[], next: () => numb
       const expected = reference[seq + index];
       // The strings, and the bytes: each token's UTF-8, back to back.
       if (strings[index] !== expected) wrong.push(`token ${seq + index} of the run at ${seq} is ${JSON.stringify(strings[index])}`);
-      if (run.bytes.toString('utf8', run.startOf(index), run.endOf(index)) !== expected)
+      if (Buffer.from(run.bytes.subarray(run.startOf(index), run.endOf(index))).toString('utf8') !== expected)
         wrong.push(`the bytes of token ${seq + index} differ`);
     }
   }
@@ -95,6 +111,14 @@ describe('the packed log', () => {
     expect(log.textBytes).toBe(
       ['a', pair[0], pair[1], 'b', '\udc00x', `y${pair[0]}`].reduce((sum, token) => sum + Buffer.byteLength(token), 0),
     );
+  });
+
+  it('keeps a byte order mark at the start of a token: it is text like any other, not a marker to drop', () => {
+    const log = new PackedLog();
+    log.append(['\ufeffx', '\ufeff', 'y']);
+    expect(run(log, 0)).toEqual(['\ufeffx', '\ufeff', 'y']);
+    expect(run(log, 1)).toEqual(['\ufeff', 'y']);
+    expect(log.at(1)).toBe('\ufeff');
   });
 
   it('stops a run before maxBytes of text, but always gives one token', () => {
