@@ -24,13 +24,24 @@ import { relayConfig } from './lib/relayConfig';
 import { summarize } from './lib/stats';
 import { servingPort, startRelay } from './lib/servers';
 
+/**
+ * The bench config both builds get, less the settings older builds refuse as
+ * unknown: the per-connection stream cap only matters to (i), and compare's
+ * load opens one call at a time.
+ */
+function comparableConfig(): object {
+  const config = relayConfig() as { limits: Record<string, unknown> };
+  const { maxStreamsPerConnection: _, ...limits } = config.limits;
+  return { ...config, limits };
+}
+
 /** Starts `<checkout>/dist/cli.js serve` with the bench config; resolves with its pid, port and a stop function. */
 async function startOther(checkout: string, runDir: string): Promise<{ pid: number; address: string; stop: () => void }> {
   const cli = path.join(checkout, 'dist/cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: build that checkout first`);
   const configFile = path.join(runDir, 'other.config.json');
   const logFile = path.join(runDir, 'other.log');
-  writeFileSync(configFile, JSON.stringify(relayConfig()));
+  writeFileSync(configFile, JSON.stringify(comparableConfig()));
   const log = openSync(logFile, 'w');
   const args = [cli, 'serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--config', configFile];
   const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], env: { ...process.env, TOKENRELAY_LOG_LEVEL: 'info' } });
@@ -55,7 +66,7 @@ async function main(): Promise<void> {
   const reps = Number(values.reps);
   const runDir = path.join(OUT_DIR, `compare-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(runDir, { recursive: true });
-  const mine = await startRelay(relayConfig(), path.join(runDir, 'this.config.json'), { logFile: path.join(runDir, 'this.log') });
+  const mine = await startRelay(comparableConfig(), path.join(runDir, 'this.config.json'), { logFile: path.join(runDir, 'this.log') });
   const theirs = await startOther(path.resolve(other), runDir);
   if (values.throughput) {
     try {
