@@ -2,17 +2,9 @@ import { FinishReason, TokenChunk } from '../../../src/gen/tokenrelay/v1/data_se
 import { SimText } from '../../../src/core/models/sim';
 import { PAGE_TOKENS, PackedLog } from '../../../src/core/streams/packedLog';
 import { encodeTokenChunk } from '../../../src/grpc/tokenChunkEncoder';
+import { random } from '../../helpers/random';
 
 const generated = (chunk: TokenChunk) => Buffer.from(TokenChunk.encode(chunk).finish());
-
-/** A small PRNG so the cases are the same every run. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state * 1103515245 + 12345) % 2147483648;
-    return state / 2147483648;
-  };
-}
 
 const ODD_TOKENS = [
   '',

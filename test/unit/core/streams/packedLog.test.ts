@@ -1,13 +1,5 @@
 import { PAGE_TOKENS, PackedLog, utf8Length } from '../../../../src/core/streams/packedLog';
-
-/** A small PRNG so the cases are the same every run. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state * 1103515245 + 12345) % 2147483648;
-    return state / 2147483648;
-  };
-}
+import { random } from '../../../helpers/random';
 
 /** Characters of every UTF-8 length: 1 byte, 2, 3, 4 (a surrogate pair), and the edges of each. */
 const CHARACTERS = [
