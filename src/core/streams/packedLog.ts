@@ -103,11 +103,6 @@ export class PackedRun {
     return this.ends[this.first + index];
   }
 
-  /** UTF-8 bytes of the run's text. */
-  get textBytes(): number {
-    return this.endOf(this.count - 1) - this.startOf(0);
-  }
-
   /** The run's tokens as strings. */
   strings(): string[] {
     if (this.decoded) return this.decoded;

@@ -127,11 +127,6 @@ export class TokenStream implements StreamWriter, StreamView {
     return this.log.textBytes;
   }
 
-  /** Bytes the log holds in buffers: its text, its offsets and unused capacity. */
-  get logAllocatedBytes(): number {
-    return this.log.allocatedBytes;
-  }
-
   /** The sequence number the next token will get: the number of tokens so far. */
   get nextSeq(): number {
     return this.log.length;
