@@ -87,27 +87,17 @@ describe('serve: startup problems are one line and exit 2', () => {
   });
 
   it('a bad environment variable is named, not the flag', async () => {
-    expectOneLine(
-      await cli(['serve'], { TOKENRELAY_HTTP_PORT: 'abc' }),
-      2,
-      'tokenrelay: TOKENRELAY_HTTP_PORT: must be a port number from 0 to 65535, got "abc"',
-    );
-    expectOneLine(
-      await cli(['serve'], { TOKENRELAY_LOG_LEVEL: 'verbose' }),
-      2,
-      'tokenrelay: TOKENRELAY_LOG_LEVEL: must be one of trace, debug, info, warn, error, fatal, silent, got "verbose"',
-    );
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ TOKENRELAY_HTTP_PORT: 'abc' }, 'tokenrelay: TOKENRELAY_HTTP_PORT: must be a port number from 0 to 65535, got "abc"'],
+      [
+        { TOKENRELAY_LOG_LEVEL: 'verbose' },
+        'tokenrelay: TOKENRELAY_LOG_LEVEL: must be one of trace, debug, info, warn, error, fatal, silent, got "verbose"',
+      ],
+      [{ TOKENRELAY_LOG_FORMAT: 'xml' }, 'tokenrelay: TOKENRELAY_LOG_FORMAT: must be pretty or json, got "xml"'],
+      [{ TOKENRELAY_WORKERS: '0' }, 'tokenrelay: TOKENRELAY_WORKERS: must be a whole number from 1 to 64, got 0'],
+    ];
+    for (const [env, message] of cases) expectOneLine(await cli(['serve'], env), 2, message);
     expectOneLine(await cli(['serve', '--log-format', 'xml']), 2, 'tokenrelay: --log-format: must be pretty or json, got "xml"');
-    expectOneLine(
-      await cli(['serve'], { TOKENRELAY_LOG_FORMAT: 'xml' }),
-      2,
-      'tokenrelay: TOKENRELAY_LOG_FORMAT: must be pretty or json, got "xml"',
-    );
-    expectOneLine(
-      await cli(['serve'], { TOKENRELAY_WORKERS: '0' }),
-      2,
-      'tokenrelay: TOKENRELAY_WORKERS: must be a whole number from 1 to 64, got 0',
-    );
   });
 
   it('an auth.tokensEnv whose variable is unset is a config error, for config check and serve alike', async () => {
