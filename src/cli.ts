@@ -191,12 +191,12 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
     http: httpValue ? httpName : '--http-port',
     host: hostValue ? hostName : '--host',
   };
-  // The handlers are in place before the server logs "tokenrelay serving": a
-  // supervisor that stops it as soon as it reads that line gets a graceful
-  // stop, not a process killed by the signal's default action.
   // Loaded here, not at the top: the server's modules (OpenTelemetry, redis, the HTTP side) take
   // about a second to load, which generate, models, config and --version need not wait for.
   const { ListenError: ListenFailure, TokenRelayServer: Server } = await import('./server/server');
+  // The handlers are in place before the server logs "tokenrelay serving": a
+  // supervisor that stops it as soon as it reads that line gets a graceful
+  // stop, not a process killed by the signal's default action.
   let server: TokenRelayServer | undefined;
   let stopping: string | undefined;
   const stop = (signal: string) => {

@@ -1,13 +1,8 @@
 import { createHash } from 'node:crypto';
+import type { CacheConfig } from './config';
 import type { GenerateInput } from './validate';
 import type { GenerationRequest } from './models/types';
 import type { SharedCache, StreamEnd, StreamObserver, StreamStore, StreamView, StreamWriter } from './streams/store';
-
-/** `cache` in the config: 0 ms turns it off. */
-export interface CacheConfig {
-  ttlMs: number;
-  maxEntries: number;
-}
 
 /** A cache lookup's outcome, for the metrics. */
 export type CacheResult = 'hit' | 'miss' | 'stored';

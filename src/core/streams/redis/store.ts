@@ -110,7 +110,8 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
   /** The response cache's entries, in Redis beside the streams, so every replica answers from them. */
   readonly sharedCache: SharedCache = {
     cached: async (key) => {
-      const value = await this.link.command(cacheKey(this.options.keyPrefix, key), ['GET', cacheKey(this.options.keyPrefix, key)]);
+      const where = cacheKey(this.options.keyPrefix, key);
+      const value = await this.link.command(where, ['GET', where]);
       return typeof value === 'string' ? value : undefined;
     },
     cache: async (key, streamId, ttlMs) => {
