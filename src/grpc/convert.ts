@@ -1,5 +1,5 @@
 import { FinishReason as ProtoFinishReason, type TokenChunk } from '../gen/tokenrelay/v1/data_service';
-import type { Chunk, ChunkOutput } from '../core/pump';
+import { type Chunk, type ChunkOutput, ChunkWriter } from '../core/pump';
 import type { PackedRun } from '../core/streams/packedLog';
 import type { PackedTokenChunk } from './tokenChunkEncoder';
 import type { FinishReason } from '../core/streams/tokenStream';
@@ -70,11 +70,5 @@ export function tokenChunkOutput(
   output: Omit<ChunkOutput, 'write'>,
   cached = false,
 ): ChunkOutput {
-  return {
-    write: (chunk) => write(toTokenChunk(streamId, chunk, cached)),
-    drained: () => output.drained(),
-    get gone() {
-      return output.gone;
-    },
-  };
+  return new ChunkWriter((chunk) => write(toTokenChunk(streamId, chunk, cached)), output);
 }

@@ -1,5 +1,4 @@
-import type { ChunkOutput } from '../core/pump';
-import { pumpStream } from '../core/pump';
+import { ChunkWriter, pumpStream } from '../core/pump';
 import { leaveWhenDraining } from '../core/draining';
 import { startGeneration } from '../core/generation';
 import type { StreamReader } from '../core/streams/store';
@@ -78,16 +77,11 @@ async function completeOnce(
   info: CompletionInfo,
 ): Promise<void> {
   const tokens: string[] = [];
-  const collector: ChunkOutput = {
-    write: (chunk) => {
-      for (const token of chunk.tokens) tokens.push(token);
-      return true;
-    },
-    drained: () => Promise.resolve(),
-    get gone() {
-      return output.gone;
-    },
-  };
+  // Never full, so the pump never waits on the response's drain.
+  const collector = new ChunkWriter((chunk) => {
+    for (const token of chunk.tokens) tokens.push(token);
+    return true;
+  }, output);
   const end = await pumpStream(reader, collector, context.config.streams);
   call.context.noteEnd(end);
   const failure = end?.failure ?? deadline.expired();

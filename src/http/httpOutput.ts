@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { Chunk, ChunkOutput } from '../core/pump';
+import { type Chunk, type ChunkOutput, ChunkWriter } from '../core/pump';
 import { OutputState } from '../core/outputState';
 import { SSE_HEARTBEAT } from './sse';
 
@@ -58,15 +58,9 @@ export class HttpOutput {
  * write() returns what res.write() returned, and the pump waits for 'drain'.
  */
 export function sseChunkOutput(output: HttpOutput, format: (chunk: Chunk) => string, onTokens: (count: number) => void): ChunkOutput {
-  return {
-    write(chunk) {
-      if (chunk.heartbeat) return output.write(SSE_HEARTBEAT);
-      if (chunk.tokens.length > 0) onTokens(chunk.tokens.length);
-      return output.write(format(chunk));
-    },
-    drained: () => output.drained(),
-    get gone() {
-      return output.gone;
-    },
-  };
+  return new ChunkWriter((chunk) => {
+    if (chunk.heartbeat) return output.write(SSE_HEARTBEAT);
+    if (chunk.tokens.length > 0) onTokens(chunk.tokens.length);
+    return output.write(format(chunk));
+  }, output);
 }
