@@ -10,6 +10,10 @@
  *   npm run build && npx tsc -p tsconfig.bench.json
  *   node dist/bench/bench/compare.js /tmp/before [--calls 2000] [--reps 5]
  *   node dist/bench/bench/compare.js /tmp/before --throughput [--tokens 1000000] [--reps 10]
+ *
+ * With --cpu-prof, both servers run under node --cpu-prof and write
+ * compare-this.cpuprofile and compare-other.cpuprofile to bench/out/prof
+ * (read them with profile.js); the figures then include the profiler's cost.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
@@ -22,6 +26,7 @@ import { OUT_DIR } from './lib/paths';
 import { cpuSeconds } from './lib/proc';
 import { relayConfig } from './lib/relayConfig';
 import { summarize } from './lib/stats';
+import { PROFILE_DIR } from './lib/paths';
 import { servingPort, startRelay } from './lib/servers';
 
 /**
@@ -36,14 +41,16 @@ function comparableConfig(): object {
 }
 
 /** Starts `<checkout>/dist/cli.js serve` with the bench config; resolves with its pid, port and a stop function. */
-async function startOther(checkout: string, runDir: string): Promise<{ pid: number; address: string; stop: () => void }> {
+async function startOther(checkout: string, runDir: string, profile: boolean): Promise<{ pid: number; address: string; stop: () => void }> {
   const cli = path.join(checkout, 'dist/cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: build that checkout first`);
   const configFile = path.join(runDir, 'other.config.json');
   const logFile = path.join(runDir, 'other.log');
   writeFileSync(configFile, JSON.stringify(comparableConfig()));
   const log = openSync(logFile, 'w');
-  const args = [cli, 'serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--config', configFile];
+  if (profile) mkdirSync(PROFILE_DIR, { recursive: true });
+  const profileFlags = profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR, '--cpu-prof-name', 'compare-other.cpuprofile'] : [];
+  const args = [...profileFlags, cli, 'serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--config', configFile];
   const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], env: { ...process.env, TOKENRELAY_LOG_LEVEL: 'info' } });
   closeSync(log);
   const port = await servingPort(child, logFile);
@@ -58,6 +65,7 @@ async function main(): Promise<void> {
       reps: { type: 'string', default: '5' },
       throughput: { type: 'boolean', default: false },
       tokens: { type: 'string', default: '1000000' },
+      'cpu-prof': { type: 'boolean', default: false },
     },
   });
   const other = positionals[0];
@@ -66,8 +74,12 @@ async function main(): Promise<void> {
   const reps = Number(values.reps);
   const runDir = path.join(OUT_DIR, `compare-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(runDir, { recursive: true });
-  const mine = await startRelay(comparableConfig(), path.join(runDir, 'this.config.json'), { logFile: path.join(runDir, 'this.log') });
-  const theirs = await startOther(path.resolve(other), runDir);
+  const profile = values['cpu-prof'] ?? false;
+  const mine = await startRelay(comparableConfig(), path.join(runDir, 'this.config.json'), {
+    logFile: path.join(runDir, 'this.log'),
+    profileName: profile ? 'compare-this' : undefined,
+  });
+  const theirs = await startOther(path.resolve(other), runDir, profile);
   if (values.throughput) {
     try {
       await compareThroughput(mine, theirs, other, Number(values.tokens), reps);
