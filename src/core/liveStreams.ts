@@ -35,7 +35,7 @@ export interface LiveWatcher {
   snapshot(): LiveSnapshot;
 }
 
-function percentile(sorted: number[], fraction: number): number | null {
+function percentile(sorted: Float64Array, fraction: number): number | null {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))];
 }
@@ -49,7 +49,8 @@ function percentile(sorted: number[], fraction: number): number | null {
  */
 export class LiveStreams implements StreamObserver {
   private endedTokens = 0;
-  private readonly ttft: Array<{ atMs: number; ms: number }> = [];
+  /** Time to first token of the streams that ended, oldest first; at most MAX_TTFT_SAMPLES, the oldest dropped first. */
+  private readonly ttft = new TtftSamples(MAX_TTFT_SAMPLES);
 
   constructor(private readonly store: StreamStore) {}
 
@@ -81,8 +82,7 @@ export class LiveStreams implements StreamObserver {
   private count(stream: StreamWriter): void {
     this.endedTokens += stream.nextSeq;
     if (stream.firstTokenAtMs === undefined) return;
-    this.ttft.push({ atMs: performance.now(), ms: stream.firstTokenAtMs - stream.createdAtMs });
-    if (this.ttft.length > MAX_TTFT_SAMPLES) this.ttft.splice(0, this.ttft.length - MAX_TTFT_SAMPLES);
+    this.ttft.add(performance.now(), stream.firstTokenAtMs - stream.createdAtMs);
   }
 
   private totalTokens(): number {
@@ -112,10 +112,45 @@ export class LiveStreams implements StreamObserver {
   }
 
   private ttftFigures(): LiveSnapshot['ttftMs'] {
-    const since = performance.now() - TTFT_WINDOW_MS;
-    while (this.ttft.length > 0 && this.ttft[0].atMs < since) this.ttft.shift();
-    const sorted = this.ttft.map((sample) => sample.ms).sort((a, b) => a - b);
+    const sorted = this.ttft.since(performance.now() - TTFT_WINDOW_MS).sort();
     const round = (value: number | null) => (value === null ? null : Math.round(value * 10) / 10);
     return { p50: round(percentile(sorted, 0.5)), p99: round(percentile(sorted, 0.99)), count: sorted.length };
+  }
+}
+
+/**
+ * A ring of (when, ms) samples in two typed arrays: adding one allocates
+ * nothing and moves nothing, however many streams end (an array spliced at
+ * its cap moved all 10,000 samples on every stream's end).
+ */
+export class TtftSamples {
+  private readonly atMs: Float64Array;
+  private readonly ms: Float64Array;
+  /** Index of the oldest sample. */
+  private first = 0;
+  private count = 0;
+
+  constructor(private readonly capacity: number) {
+    this.atMs = new Float64Array(capacity);
+    this.ms = new Float64Array(capacity);
+  }
+
+  add(atMs: number, ms: number): void {
+    const at = (this.first + this.count) % this.capacity;
+    this.atMs[at] = atMs;
+    this.ms[at] = ms;
+    if (this.count < this.capacity) this.count++;
+    else this.first = (this.first + 1) % this.capacity;
+  }
+
+  /** Drops the samples taken before sinceMs; the rest, oldest first. */
+  since(sinceMs: number): Float64Array {
+    while (this.count > 0 && this.atMs[this.first] < sinceMs) {
+      this.first = (this.first + 1) % this.capacity;
+      this.count--;
+    }
+    const samples = new Float64Array(this.count);
+    for (let index = 0; index < this.count; index++) samples[index] = this.ms[(this.first + index) % this.capacity];
+    return samples;
   }
 }
