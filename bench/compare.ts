@@ -10,7 +10,10 @@
  *   npm run build && npx tsc -p tsconfig.bench.json
  *   node dist/bench/bench/compare.js /tmp/before [--calls 2000] [--reps 5]
  *   node dist/bench/bench/compare.js /tmp/before --throughput [--tokens 1000000] [--reps 10]
+ *   node dist/bench/bench/compare.js /tmp/before --throughput --streams 100 --tokens 10000   # (c)
  *
+ * --streams N (with --throughput) runs N concurrent streams of --tokens each
+ * on one connection, as scenario (c) does; the default, 1, is scenario (a).
  * With --cpu-prof, both servers run under node --cpu-prof and write
  * compare-this.cpuprofile and compare-other.cpuprofile to bench/out/prof
  * (read them with profile.js); the figures then include the profiler's cost.
@@ -65,6 +68,7 @@ async function main(): Promise<void> {
       reps: { type: 'string', default: '5' },
       throughput: { type: 'boolean', default: false },
       tokens: { type: 'string', default: '1000000' },
+      streams: { type: 'string', default: '1' },
       'cpu-prof': { type: 'boolean', default: false },
     },
   });
@@ -82,7 +86,7 @@ async function main(): Promise<void> {
   const theirs = await startOther(path.resolve(other), runDir, profile);
   if (values.throughput) {
     try {
-      await compareThroughput(mine, theirs, other, Number(values.tokens), reps);
+      await compareThroughput(mine, theirs, other, { streams: Number(values.streams), tokens: Number(values.tokens) }, reps);
     } finally {
       closeAllClients();
       theirs.stop();
@@ -136,16 +140,22 @@ interface Served {
   address: string;
 }
 
-/** Turns of one unpaced Generate stream on each server, after one unmeasured turn each; prints medians and per-turn ratios. */
-async function compareThroughput(mine: Served, theirs: Served, other: string, tokens: number, reps: number): Promise<void> {
+/** Turns of unpaced Generate streams (one, or --streams at once) on each server, after one unmeasured turn each; prints medians and per-turn ratios. */
+async function compareThroughput(
+  mine: Served,
+  theirs: Served,
+  other: string,
+  shape: { streams: number; tokens: number },
+  reps: number,
+): Promise<void> {
   const turn = async (server: Served, seed: number) => {
     const cpu = cpuSeconds(server.pid);
     const result = await generateCommands['generate.run']({
       address: server.address,
       model: 'fast',
-      streams: 1,
-      tokensPerStream: tokens,
-      seed,
+      streams: shape.streams,
+      tokensPerStream: shape.tokens,
+      seed: seed * shape.streams,
     });
     if (result.broken > 0) throw new Error(`a stream broke: ${result.errors.join('; ')}`);
     return { rate: result.tokens / result.seconds, cpuPerMillion: ((cpuSeconds(server.pid) - cpu) / result.tokens) * 1e6 };
