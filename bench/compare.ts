@@ -28,9 +28,8 @@ import { grpcOnce, measure, type TtftResult } from './load/ttft';
 import { OUT_DIR } from './lib/paths';
 import { cpuSeconds } from './lib/proc';
 import { relayConfig } from './lib/relayConfig';
-import { summarize } from './lib/stats';
-import { PROFILE_DIR } from './lib/paths';
-import { servingPort, startRelay } from './lib/servers';
+import { ratioSummary, summarize } from './lib/stats';
+import { nodeFlags, servingPort, startRelay } from './lib/servers';
 
 /**
  * The bench config both builds get, less the settings older builds refuse as
@@ -51,9 +50,9 @@ async function startOther(checkout: string, runDir: string, profile: boolean): P
   const logFile = path.join(runDir, 'other.log');
   writeFileSync(configFile, JSON.stringify(comparableConfig()));
   const log = openSync(logFile, 'w');
-  if (profile) mkdirSync(PROFILE_DIR, { recursive: true });
-  const profileFlags = profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR, '--cpu-prof-name', 'compare-other.cpuprofile'] : [];
-  const args = [...profileFlags, cli, 'serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--config', configFile];
+  // The same node flags as this checkout's server gets from startRelay.
+  const flags = nodeFlags({ logFile, profileName: profile ? 'compare-other' : undefined });
+  const args = [...flags, cli, 'serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--config', configFile];
   const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], env: { ...process.env, TOKENRELAY_LOG_LEVEL: 'info' } });
   closeSync(log);
   const port = await servingPort(child, logFile);
@@ -120,9 +119,8 @@ async function main(): Promise<void> {
     const summary = summarize(samples);
     return `${label.padEnd(44)} median ${summary.median.toFixed(0).padStart(5)}  (min ${summary.min.toFixed(0)}, max ${summary.max.toFixed(0)})`;
   };
-  const ratios = (a: number[], b: number[]) => summarize(a.map((value, index) => value / b[index]));
-  const ttftRatio = ratios(figures.thisP50, figures.otherP50);
-  const cpuRatio = ratios(figures.thisCpu, figures.otherCpu);
+  const ttftRatio = ratioSummary(figures.thisP50, figures.otherP50);
+  const cpuRatio = ratioSummary(figures.thisCpu, figures.otherCpu);
   process.stdout.write(
     `${[
       line('this checkout: time to first token p50, µs', figures.thisP50),
@@ -178,9 +176,8 @@ async function compareThroughput(
     figures.otherCpu.push(b.cpuPerMillion);
     process.stderr.write(`rep ${rep + 1}/${reps}: this ${(a.rate / 1e6).toFixed(2)}M tokens/s, other ${(b.rate / 1e6).toFixed(2)}M\n`);
   }
-  const ratios = (x: number[], y: number[]) => summarize(x.map((value, index) => value / y[index]));
-  const rate = ratios(figures.thisRate, figures.otherRate);
-  const cpu = ratios(figures.thisCpu, figures.otherCpu);
+  const rate = ratioSummary(figures.thisRate, figures.otherRate);
+  const cpu = ratioSummary(figures.thisCpu, figures.otherCpu);
   const median = (samples: number[]) => summarize(samples).median;
   process.stdout.write(
     `${[

@@ -5,7 +5,7 @@ import { type OtlpSink, startOtlpSink } from './otlpSink';
 import { type RelayOverrides, relayConfig } from './relayConfig';
 import { type ServerChild, startBaseline, startRelay, waitForLogLines } from './servers';
 import type { Summary } from './stats';
-import { summarize } from './stats';
+import { ratioSummary, summarize } from './stats';
 import type { LoadWorker, WorkerPool } from './workers';
 
 /** One figure of the table: a measurement repeated, and its ratio to baselines measured in the same run. */
@@ -141,9 +141,7 @@ export class ScenarioContext {
 
   /** Adds the per-repetition ratio of row to a baseline row (same repetition order). */
   ratio(row: Row, vs: Row, name: string): Summary {
-    const count = Math.min(row.summary.samples.length, vs.summary.samples.length);
-    const ratios = Array.from({ length: count }, (_, index) => row.summary.samples[index] / vs.summary.samples[index]);
-    const summary = summarize(ratios);
+    const summary = ratioSummary(row.summary.samples, vs.summary.samples);
     row.ratios ??= [];
     row.ratios.push({ vs: name, summary });
     return summary;

@@ -32,7 +32,8 @@ export interface StartOptions {
   profileName?: string;
 }
 
-function nodeFlags(options: StartOptions): string[] {
+/** Node's flags for a server child: --expose-gc (for the memory probe), and --cpu-prof when a profile is asked for. */
+export function nodeFlags(options: StartOptions): string[] {
   const flags = ['--expose-gc'];
   if (options.profileName) {
     mkdirSync(PROFILE_DIR, { recursive: true });

@@ -11,6 +11,12 @@ export function summarize(samples: number[]): Summary {
   return { min: sorted[0], median: quantile(sorted, 0.5), max: sorted[sorted.length - 1], samples };
 }
 
+/** The summary of per-repetition ratios a[i] / b[i], over the repetitions both have: same-run ratios, which move less than either figure. */
+export function ratioSummary(a: number[], b: number[]): Summary {
+  const count = Math.min(a.length, b.length);
+  return summarize(Array.from({ length: count }, (_, index) => a[index] / b[index]));
+}
+
 /** Ascending order that copes with Infinity (a token that never arrived). */
 const ascending = (a: number, b: number) => (a < b ? -1 : a > b ? 1 : 0);
 
