@@ -3,6 +3,7 @@ import path from 'node:path';
 import { ROOT } from '../lib/paths';
 import { formatNumber } from '../lib/report';
 import type { ServerChild } from '../lib/servers';
+import { summarize } from '../lib/stats';
 import { type Repetition, TOKENS_PER_SECOND, pacedOnce } from './d-pacedLatency';
 import type { Scenario } from './types';
 
@@ -25,7 +26,8 @@ interface Curve {
  * token per Publish message as a real producer sends them, Publish →
  * Subscribe, swept from 100 streams up until p99 passes 250 ms or tokens go
  * undelivered, for the relay, the bare grpc-js forwarder and the node:http2
- * forwarder, one point at a time and the targets in turn at each count. Each
+ * forwarder, one point at a time. A point is the median of three 10 s windows
+ * (one with --quick; --reps sets it), the targets taking turns in each. Each
  * target's capacity is its largest stream count with p99 under 5 ms and under
  * 25 ms, with its CPU there. The curves are drawn in an SVG (p99 against
  * streams, both on log scales), in the run's folder and, for a full run, in
@@ -47,15 +49,32 @@ export const capacityCurve: Scenario = {
       targets.push({ curve: { name: 'bare grpc-js forwarder', points: [] }, server: grpc, done: false });
       targets.push({ curve: { name: 'bare node:http2 forwarder (no grpc-js)', points: [] }, server: http2, done: false });
     }
+    // One point is the median of `reps` windows, the targets taking turns in each: a single 10 s window's p99 is
+    // decided by the few GC pauses that fall in it, and moved a target's capacity by one step between runs.
+    const reps = context.reps(3, 1);
     for (const streams of counts) {
-      for (const target of targets.filter((candidate) => !candidate.done)) {
-        const measured = await pacedOnce(context, target.server, producer, consumer, streams, `i${streams}`);
-        target.curve.points.push({ ...measured, streams });
-        context.log(
-          `${target.curve.name}, ${formatNumber(streams)} streams: p50 ${formatNumber(measured.p50Ms)} ms, p99 ${formatNumber(measured.p99Ms)} ms, ` +
-            `server CPU ${measured.serverCpu.toFixed(0)}%, load client CPU ${measured.clientCpu.toFixed(0)}%, ${measured.undelivered} undelivered`,
-        );
-        target.done = measured.p99Ms > SATURATED_MS || measured.undelivered > 0;
+      const live = targets.filter((candidate) => !candidate.done);
+      const measured = new Map(live.map((target) => [target, [] as Repetition[]]));
+      for (let rep = 0; rep < reps; rep++) {
+        for (const target of live) {
+          const once = await pacedOnce(context, target.server, producer, consumer, streams, `i${streams}-${rep}`);
+          measured.get(target)?.push(once);
+          context.log(
+            `${target.curve.name}, ${formatNumber(streams)} streams, rep ${rep + 1}/${reps}: p50 ${formatNumber(once.p50Ms)} ms, ` +
+              `p99 ${formatNumber(once.p99Ms)} ms, server CPU ${once.serverCpu.toFixed(0)}%, load client CPU ${once.clientCpu.toFixed(0)}%, ` +
+              `${once.undelivered} undelivered`,
+          );
+        }
+      }
+      for (const target of live) {
+        const point = { ...medianRepetition(measured.get(target) ?? []), streams };
+        target.curve.points.push(point);
+        if (reps > 1) {
+          context.log(
+            `${target.curve.name}, ${formatNumber(streams)} streams, median of ${reps}: p99 ${formatNumber(point.p99Ms)} ms, server CPU ${point.serverCpu.toFixed(0)}%`,
+          );
+        }
+        target.done = point.p99Ms > SATURATED_MS || point.undelivered > 0;
       }
       if (targets.every((target) => target.done)) break;
     }
@@ -86,6 +105,23 @@ export const capacityCurve: Scenario = {
     }
   },
 };
+
+/**
+ * A point from its repetitions: the median of each figure taken on its own
+ * (p99 and CPU need not come from the same window), and the most tokens any
+ * window left undelivered, so one lost token still ends a target's sweep.
+ */
+function medianRepetition(repetitions: Repetition[]): Repetition {
+  const median = (key: keyof Repetition) => summarize(repetitions.map((repetition) => repetition[key])).median;
+  return {
+    p50Ms: median('p50Ms'),
+    p99Ms: median('p99Ms'),
+    serverCpu: median('serverCpu'),
+    clientCpu: median('clientCpu'),
+    writtenPerSecond: median('writtenPerSecond'),
+    undelivered: Math.max(...repetitions.map((repetition) => repetition.undelivered)),
+  };
+}
 
 /** The largest stream count measured with p99 under the bound, below any count that was over it; undefined if none. */
 function largestWithin(curve: Curve, boundMs: number): Point | undefined {
