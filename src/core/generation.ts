@@ -1,4 +1,4 @@
-import { StatusCode, asFailure, fieldFailure } from './streams/status';
+import { StatusCode, StreamFailure, asFailure, fieldFailure, internalErrorMessage } from './streams/status';
 import type { StreamView, StreamWriter } from './streams/store';
 import type { CallContext } from './callContext';
 import type { ServiceContext } from './context';
@@ -66,13 +66,18 @@ export async function startGeneration(context: ServiceContext, input: GenerateIn
     if (cached) return { stream: cached, cached: true };
   }
   const admission = context.principalLimiter.admit(principal?.name, request.maxTokens);
+  // Counted when the end needs it, never before the first token (see PromptCount).
+  const prompt = new PromptCount(
+    () => model.countPromptTokens(request),
+    (error) => context.logger.error({ err: error, requestId, streamId: streamId || undefined }, 'prompt count failed'),
+  );
   let writer: StreamWriter;
   try {
     writer = await context.store.create({
       id: streamId || undefined,
       model: model.description.name,
       abandonPolicy: resumable ? 'grace' : 'cancel',
-      promptTokens: model.countPromptTokens(request),
+      countPromptTokens: () => prompt.tokens() ?? 0,
       fingerprint,
       owner: principal?.name,
       replaceFinished: true,
@@ -87,7 +92,7 @@ export async function startGeneration(context: ServiceContext, input: GenerateIn
   // Set after the fingerprint: an identical retry with a later deadline is still the same request.
   const trace = context.tracing.startGeneration(writer, span, request, model.description.backend, request.messages.length > 0);
   const bounded = { ...request, ...(Number.isFinite(deadlineMs) ? { deadlineMs } : {}), ...(trace ? { trace } : {}) };
-  void runModel(context, writer, requestId, () => model.generate(bounded, writer.signal, writer));
+  void runModel(context, writer, requestId, prompt, () => model.generate(bounded, writer.signal, writer));
   return { stream: writer.view, writer };
 }
 
@@ -95,10 +100,16 @@ async function runModel(
   context: ServiceContext,
   stream: StreamWriter,
   requestId: string | undefined,
+  prompt: PromptCount,
   generate: () => Promise<{ finishReason: 'stop' | 'length'; usage?: { promptTokens?: number; completionTokens?: number } }>,
 ): Promise<void> {
   try {
     const result = await generate();
+    // Counted here, before the end is settled, so a counter that failed ends the stream with INTERNAL, not with a wrong usage.
+    if (result.usage?.promptTokens === undefined && prompt.tokens() === undefined) {
+      stream.fail(new StreamFailure(StatusCode.INTERNAL, internalErrorMessage(requestId ?? '')));
+      return;
+    }
     stream.finish(result.finishReason, result.usage);
   } catch (error) {
     if (stream.end) return; // aborted: the stream already carries why
@@ -107,5 +118,36 @@ async function runModel(
       context.logger.error({ err: error, requestId, streamId: stream.id }, 'model failed');
     }
     stream.fail(failure);
+  }
+}
+
+/**
+ * A generation's prompt token count, taken once, when first asked for: the
+ * end's usage needs it, the first token does not, and counting a long prompt
+ * takes milliseconds (about 90 µs per KiB of prose). A counter that throws is
+ * our bug: it is logged with its stack once, the count reads as 0 where a
+ * stream's end is being settled anyway (a cancel, a deadline), and tokens()
+ * says undefined so a normal end fails with INTERNAL instead.
+ */
+class PromptCount {
+  private counted: number | undefined;
+  private failed = false;
+
+  constructor(
+    private readonly count: () => number,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** The count; undefined if counting failed. */
+  tokens(): number | undefined {
+    if (this.counted === undefined && !this.failed) {
+      try {
+        this.counted = this.count();
+      } catch (error) {
+        this.failed = true;
+        this.onError(error);
+      }
+    }
+    return this.counted;
   }
 }

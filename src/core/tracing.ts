@@ -92,7 +92,9 @@ export class Tracing implements StreamObserver {
   /**
    * Starts the span of a generation the call started, a child of the call's
    * span; ended by the store's `ended` (or `released`). The model traces its
-   * upstream attempts with what this returns.
+   * upstream attempts with what this returns. The prompt's token count is
+   * set when it ends, from its usage: reading it here would count a long
+   * prompt at the call's start.
    */
   startGeneration(
     writer: StreamWriter,
@@ -111,7 +113,6 @@ export class Tracing implements StreamObserver {
       [GEN_AI.temperature]: request.temperature,
       [GEN_AI.topP]: request.topP,
       [GEN_AI.seed]: request.seed,
-      [GEN_AI.inputTokens]: writer.promptTokens,
       [RELAY.streamId]: writer.id,
       ...(request.stop.length > 0 ? { [GEN_AI.stopSequences]: request.stop } : {}),
     };

@@ -96,6 +96,28 @@ export function describeStreamStoreContract(name: string, factory: StoreFactory)
       expect(seen).toEqual([end]);
     });
 
+    it('counts a prompt given as a counter once, and reports the count in the end', async () => {
+      const store = await make();
+      let counted = 0;
+      const writer = await store.create({
+        id: freshId(),
+        model: 'm',
+        abandonPolicy: 'keep',
+        countPromptTokens: () => {
+          counted++;
+          return 11;
+        },
+      });
+      const reader = writer.view.openReader(0);
+      writer.appendMany(['a', 'b']);
+      writer.finish('stop');
+      const { tokens, end } = await readToEnd(reader);
+      expect(tokens).toEqual(['a', 'b']);
+      expect(end).toEqual({ reason: 'stop', usage: { promptTokens: 11, completionTokens: 2 } });
+      expect(counted).toBe(1);
+      reader.close();
+    });
+
     it('readers start at any seq: the middle, exactly the end, and past the end of a finished stream is OUT_OF_RANGE', async () => {
       const store = await make();
       const id = freshId();

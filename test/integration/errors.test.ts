@@ -2,7 +2,7 @@ import { Metadata, status } from '@grpc/grpc-js';
 import type { DataServiceClient } from '../../src/gen/tokenrelay/v1/data_service';
 import type { TokenRelayServer } from '../../src/server/server';
 import { StatusCode, StreamFailure } from '../../src/core/streams/status';
-import { ScriptedModel, sleep } from '../helpers/models';
+import { ScriptedModel, aborted, sleep } from '../helpers/models';
 import { collect, expectContiguous, memoryLogger, request, startTestServer, type TestServer, waitFor } from '../helpers/server';
 
 const SECRET_MESSAGE = 'db password is hunter2 at /srv/models/weights.bin';
@@ -91,7 +91,7 @@ describe('errors', () => {
     await expectStillServing();
   });
 
-  it('a model whose prompt counting throws (inside the handler) is INTERNAL without the message, logs its stack, and leaves no stream', async () => {
+  it('a model whose prompt counting throws is INTERNAL without the message, logs its stack, and leaves no live stream', async () => {
     const broken = new ScriptedModel('count-throws', async () => ({ finishReason: 'stop' }));
     broken.countPromptTokens = () => {
       throw new Error(SECRET_MESSAGE);
@@ -103,8 +103,9 @@ describe('errors', () => {
     expect(error?.code).toBe(status.INTERNAL);
     expect(error?.details).not.toContain('hunter2');
     expect(error?.details).toMatch(/^internal error/);
-    expect(broken.starts).toBe(0);
-    expect(server.registry.get('count-throws')).toBeUndefined();
+    // The prompt is counted when the end needs it, so the model ran; its stream ended with the same INTERNAL.
+    expect(broken.starts).toBe(1);
+    expect(server.registry.get('count-throws')?.end?.failure?.code).toBe(StatusCode.INTERNAL);
     expect(server.registry.activeCount).toBe(active);
     // Our bug, so its stack is logged where an operator can find it.
     const logged = () =>
@@ -113,6 +114,35 @@ describe('errors', () => {
         .find((line) => (line.err as { message?: string } | undefined)?.message === SECRET_MESSAGE);
     await waitFor(() => logged() !== undefined, 1000, 'the error logged with its stack');
     expect(logged()).toMatchObject({ level: 50, err: { stack: expect.stringContaining('errors.test.ts') } });
+    await expectStillServing();
+  });
+
+  it('a prompt count that throws while a cancel ends the stream is logged, and the stream still ends CANCELLED', async () => {
+    const broken = new ScriptedModel('count-throws-late', async (sink, signal) => {
+      await sink.append('first');
+      await aborted(signal);
+      throw signal.reason;
+    });
+    broken.countPromptTokens = () => {
+      throw new Error(SECRET_MESSAGE);
+    };
+    server.models.register(broken);
+    const before = log.lines.length;
+    const call = client.generate(request({ model: 'count-throws-late', prompt: 'x', streamId: 'count-throws-late' }));
+    const result = collect(call);
+    await new Promise((resolve) => call.once('data', resolve)); // the first token reached the client
+    call.cancel();
+    const { tokens, error } = await result;
+    expect(tokens).toEqual(['first']);
+    expect(error?.code).toBe(status.CANCELLED);
+    await waitFor(() => server.registry.get('count-throws-late')?.end !== undefined, 1000, 'the stream ended');
+    const end = server.registry.get('count-throws-late')?.end;
+    expect(end?.failure?.code).toBe(StatusCode.CANCELLED);
+    expect(end?.usage).toEqual({ promptTokens: 0, completionTokens: 1 });
+    const logged = records()
+      .slice(before)
+      .find((line) => line.msg === 'prompt count failed');
+    expect(logged).toMatchObject({ level: 50, err: { message: SECRET_MESSAGE } });
     await expectStillServing();
   });
 

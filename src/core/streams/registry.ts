@@ -98,6 +98,7 @@ export class StreamRegistry {
       resumeGraceMs: this.options.resumeGraceMs,
       abandonPolicy: options.abandonPolicy,
       promptTokens: options.promptTokens,
+      countPromptTokens: options.countPromptTokens,
       fingerprint: options.fingerprint,
       owner: options.owner,
       publishedResumable: options.publishedResumable,

@@ -66,7 +66,17 @@ export interface CreateStreamOptions {
   id?: string;
   model: string;
   abandonPolicy: AbandonPolicy;
+  /** Tokens in the prompt, when known; see countPromptTokens otherwise. Default 0. */
   promptTokens?: number;
+  /**
+   * Counts the prompt's tokens when the count is first needed: the end's
+   * usage, when the producer does not report its own. Counting a long prompt
+   * takes milliseconds of the event loop (a 16 KiB one about 0.6 ms), so it
+   * is kept off the call's start and skipped when a model reports usage. The
+   * redis store counts at creation: the count is part of the record other
+   * replicas read.
+   */
+  countPromptTokens?: () => number;
   /** Identifies the request that started the stream, so a retry can attach to it. */
   fingerprint?: string;
   /** The principal creating the stream (undefined with auth off); others may be refused it (see core/principals.ts). */

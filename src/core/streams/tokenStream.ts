@@ -15,6 +15,8 @@ export interface TokenStreamOptions {
   resumeGraceMs: number;
   /** Tokens in the prompt, reported in usage. Default 0. */
   promptTokens?: number;
+  /** Counts the prompt's tokens on first use instead (see CreateStreamOptions.countPromptTokens). */
+  countPromptTokens?: () => number;
   /** Identifies the request that started the stream, so a retry can attach to it. */
   fingerprint?: string;
   owner?: string;
@@ -42,7 +44,6 @@ export class TokenStream implements StreamWriter, StreamView {
   firstTokenAtMs: number | undefined;
   /** When the producer last made progress: appended, or was let go after a backpressure pause. */
   lastProgressAtMs = performance.now();
-  promptTokens: number;
 
   private readonly log = new PackedLog();
   private readonly readers = new Set<StreamReader>();
@@ -57,6 +58,8 @@ export class TokenStream implements StreamWriter, StreamView {
   private producerWake: (() => void) | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private endState: StreamEnd | undefined;
+  /** The prompt's token count, or how to count it the first time it is asked for. */
+  private prompt: number | (() => number);
 
   constructor(options: TokenStreamOptions) {
     if (!(options.windowTokens >= 1)) throw new RangeError('windowTokens must be at least 1');
@@ -68,7 +71,13 @@ export class TokenStream implements StreamWriter, StreamView {
     this.abandonPolicy = options.abandonPolicy;
     this.publishedResumable = options.publishedResumable ?? false;
     this.resumeGraceMs = options.resumeGraceMs;
-    this.promptTokens = options.promptTokens ?? 0;
+    this.prompt = options.promptTokens ?? options.countPromptTokens ?? 0;
+  }
+
+  /** Tokens in the prompt, counted the first time they are asked for when the stream was given a counter. */
+  get promptTokens(): number {
+    if (typeof this.prompt === 'function') this.prompt = this.prompt();
+    return this.prompt;
   }
 
   get view(): StreamView {
@@ -304,6 +313,8 @@ export class TokenStream implements StreamWriter, StreamView {
 
   private settle(end: StreamEnd): void {
     this.endState = end;
+    // A count the producer reported stands for ours, and the counter (which holds the prompt) is let go.
+    if (typeof this.prompt === 'function') this.prompt = end.usage.promptTokens;
     if (this.graceTimer) {
       clearTimeout(this.graceTimer);
       this.graceTimer = undefined;

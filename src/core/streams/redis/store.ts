@@ -138,7 +138,7 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
       owner: options.owner,
       abandonPolicy: options.abandonPolicy,
       publishedResumable: options.publishedResumable ?? false,
-      promptTokens: options.promptTokens ?? 0,
+      promptTokens: options.promptTokens ?? options.countPromptTokens?.() ?? 0,
       nextSeq: 0,
       textBytes: 0,
       end: undefined,

@@ -47,6 +47,35 @@ describe('token stream log', () => {
       expect(stream.signal.aborted).toBe(false);
     });
 
+    it('counts the prompt once, when the end needs it, and never when the producer reports its own count', () => {
+      let counted = 0;
+      const countPromptTokens = () => {
+        counted++;
+        return 12;
+      };
+      const stream = newStream({ countPromptTokens });
+      stream.openReader(0);
+      stream.appendMany(['a', 'b']);
+      stream.append('c');
+      expect(counted).toBe(0); // not at creation, not on the way
+      stream.finish('stop');
+      expect(stream.end?.usage).toEqual({ promptTokens: 12, completionTokens: 3 });
+      expect(stream.promptTokens).toBe(12);
+      expect(counted).toBe(1);
+
+      const reported = newStream({ countPromptTokens });
+      reported.append('a');
+      reported.finish('stop', { promptTokens: 30, completionTokens: 1 });
+      expect(reported.end?.usage).toEqual({ promptTokens: 30, completionTokens: 1 });
+      expect(reported.promptTokens).toBe(30); // the counter, and the prompt it holds, are let go
+      expect(counted).toBe(1);
+
+      const failed = newStream({ countPromptTokens });
+      failed.fail(new StreamFailure(StatusCode.CANCELLED, 'gone'));
+      expect(failed.end?.usage).toEqual({ promptTokens: 12, completionTokens: 0 });
+      expect(counted).toBe(2);
+    });
+
     it('takes usage from the caller when given', () => {
       const stream = newStream({ promptTokens: 7 });
       stream.append('a');
