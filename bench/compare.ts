@@ -14,18 +14,25 @@
  *
  * --streams N (with --throughput) runs N concurrent streams of --tokens each
  * on one connection, as scenario (c) does; the default, 1, is scenario (a).
+ * --prompt-bytes N sends the first N characters of the README as the prompt
+ * instead of "bench" (the tokenizer's count of a prompt costs about 90 µs a
+ * KiB), and
+ * --model paced asks the bench's paced model (first token at once, then one
+ * every 5 ms) for two tokens, so the first goes out before the end is known,
+ * as in a long generation:
+ *   node dist/bench/bench/compare.js /tmp/before --prompt-bytes 4096 --model paced
  * With --cpu-prof, both servers run under node --cpu-prof and write
  * compare-this.cpuprofile and compare-other.cpuprofile to bench/out/prof
  * (read them with profile.js); the figures then include the profiler's cost.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { closeAllClients } from './load/clients';
 import { generateCommands } from './load/generate';
-import { grpcOnce, measure, type TtftResult } from './load/ttft';
-import { OUT_DIR } from './lib/paths';
+import { grpcOnce, measure, type TtftResult, type TtftShape } from './load/ttft';
+import { OUT_DIR, ROOT } from './lib/paths';
 import { cpuSeconds } from './lib/proc';
 import { relayConfig } from './lib/relayConfig';
 import { ratioSummary, summarize } from './lib/stats';
@@ -69,6 +76,8 @@ async function main(): Promise<void> {
       tokens: { type: 'string', default: '1000000' },
       streams: { type: 'string', default: '1' },
       'cpu-prof': { type: 'boolean', default: false },
+      'prompt-bytes': { type: 'string' },
+      model: { type: 'string', default: 'fast' },
     },
   });
   const other = positionals[0];
@@ -94,12 +103,18 @@ async function main(): Promise<void> {
     return;
   }
   const figures = { thisP50: [] as number[], otherP50: [] as number[], thisCpu: [] as number[], otherCpu: [] as number[] };
+  const model = values.model ?? 'fast';
+  const shape: TtftShape = {
+    ...(values['prompt-bytes'] === undefined ? {} : { prompt: proseOf(Number(values['prompt-bytes'])) }),
+    // From a paced model, two tokens: the first goes out before the end is known.
+    maxTokens: model === 'fast' ? 1 : 2,
+  };
   try {
     for (let rep = 0; rep < reps; rep++) {
       const before = [cpuSeconds(mine.pid), cpuSeconds(theirs.pid)];
       const result = await measure(calls, [
-        ['relay', () => grpcOnce(mine.address, 'fast')],
-        ['grpc', () => grpcOnce(theirs.address, 'fast')],
+        ['relay', () => grpcOnce(mine.address, model, shape)],
+        ['grpc', () => grpcOnce(theirs.address, model, shape)],
       ]);
       // Both served 2 × calls (warm-up and measured) in this repetition.
       figures.thisCpu.push(((cpuSeconds(mine.pid) - before[0]) / (2 * calls)) * 1e6);
@@ -131,6 +146,13 @@ async function main(): Promise<void> {
         `CPU per call ${cpuRatio.median.toFixed(2)}× (${cpuRatio.min.toFixed(2)}–${cpuRatio.max.toFixed(2)})`,
     ].join('\n')}\n`,
   );
+}
+
+/** The first `bytes` characters of this repository's docs (README, then the architecture note, repeated if need be): a prompt of real prose and code. */
+function proseOf(bytes: number): string {
+  if (!(Number.isInteger(bytes) && bytes >= 1)) throw new Error(`--prompt-bytes: must be a whole number >= 1, got ${bytes}`);
+  const docs = ['README.md', 'docs/architecture.md'].map((file) => readFileSync(path.join(ROOT, file), 'utf8')).join('\n');
+  return docs.repeat(Math.ceil(bytes / docs.length)).slice(0, bytes);
 }
 
 interface Served {

@@ -4,6 +4,8 @@ export const BENCH_MODELS = [
   { name: 'fast', backend: 'sim', ttftMs: 0, interTokenMs: 0 },
   // First token at once, then one every 2 s: an open, flowing, mostly idle stream.
   { name: 'idle', backend: 'sim', ttftMs: 0, interTokenMs: 2000 },
+  // First token at once, then one every 5 ms: a generation whose first token goes out before its end is known.
+  { name: 'paced', backend: 'sim', ttftMs: 0, interTokenMs: 5 },
 ];
 
 /**

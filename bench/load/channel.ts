@@ -17,10 +17,10 @@ export function dataClient(address: string, ownConnection = false): DataServiceC
 }
 
 /** A full GenerateRequest; temperature and top_p as the baselines use them, so every server streams the same text. */
-export function generateRequest(model: string, maxTokens: number, seed: number): GenerateRequest {
+export function generateRequest(model: string, maxTokens: number, seed: number, prompt = 'bench'): GenerateRequest {
   return {
     model,
-    prompt: 'bench',
+    prompt,
     messages: [],
     maxTokens,
     temperature: 1,

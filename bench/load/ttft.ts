@@ -62,12 +62,19 @@ export async function measure(
   return results;
 }
 
+/** What a TTFT call asks for, when not the default: `bench` as the prompt, one token. */
+export interface TtftShape {
+  prompt?: string;
+  /** Two or more from a paced model: the first token goes out before the end is known, as in a long generation. */
+  maxTokens?: number;
+}
+
 /** Generate with max_tokens 1 over gRPC (tokenrelay or the grpc-js baseline): call start to first token, in µs. */
-export function grpcOnce(address: string, model: string): Promise<number> {
+export function grpcOnce(address: string, model: string, shape: TtftShape = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = nowNs();
     let firstUs = NaN;
-    const call = clientFor(address, 'ttft').generate(generateRequest(model, 1, 7));
+    const call = clientFor(address, 'ttft').generate(generateRequest(model, shape.maxTokens ?? 1, 7, shape.prompt));
     call.on('data', () => {
       if (Number.isNaN(firstUs)) firstUs = (nowNs() - started) / 1000;
     });
