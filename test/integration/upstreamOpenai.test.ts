@@ -1,4 +1,5 @@
 import { FinishReason, type ListModelsRequest, type ListModelsResponse } from '../../src/gen/tokenrelay/v1/data_service';
+import { countTokens } from '../../src/core/models/tokenizer';
 import { FakeUpstream, openAiReply, openAiSlowReply, waitForClose } from '../helpers/fakeUpstream';
 import { collect, expectContiguous, request, startTestServer, TEST_MODELS, type TestServer, unary } from '../helpers/server';
 
@@ -45,6 +46,29 @@ describe('OpenAI-compatible upstream', () => {
     expect(last.finishReason).toBe(FinishReason.FINISH_REASON_LENGTH);
     expect(last.usage).toEqual({ promptTokens: 12, completionTokens: 10, cachedTokens: 0 });
     expect(fake.attempts - before).toBe(1);
+  });
+
+  it('counts the prompt only when the upstream reports no usage: a reported count is taken as it is, ours never made', async () => {
+    const model = t.server.models.resolve('llama');
+    const counted: string[] = [];
+    const count = model.countPromptTokens.bind(model);
+    model.countPromptTokens = (generation) => {
+      counted.push(generation.prompt);
+      return count(generation);
+    };
+    try {
+      fake.script(openAiReply(TOKENS.slice(0, 2), { usage: { prompt: 12, completion: 2 } }));
+      const reported = await collect(t.client.generate(request({ model: 'llama', prompt: 'a long prompt, reported', maxTokens: 10 })));
+      expect(reported.chunks.at(-1)!.usage).toEqual({ promptTokens: 12, completionTokens: 2, cachedTokens: 0 });
+      expect(counted).toEqual([]);
+
+      fake.script(openAiReply(TOKENS.slice(0, 2)));
+      const unreported = await collect(t.client.generate(request({ model: 'llama', prompt: 'counted here', maxTokens: 10 })));
+      expect(unreported.chunks.at(-1)!.usage).toEqual({ promptTokens: countTokens('counted here'), completionTokens: 2, cachedTokens: 0 });
+      expect(counted).toEqual(['counted here']);
+    } finally {
+      model.countPromptTokens = count;
+    }
   });
 
   it('reads CRLF lines and keep-alive comments (sse-starlette servers) the same way', async () => {
