@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ChatMessage, GenerationRequest, ModelBackend } from './models/types';
 import type { LimitsConfig, TimeoutsConfig } from './config';
 import type { PaceLimits } from './streams/watchdog';
@@ -38,8 +39,15 @@ export interface ValidatedGenerate {
   request: GenerationRequest;
   streamId: string;
   resumable: boolean;
-  /** Identifies the request, so a retry with the same stream_id attaches instead of generating twice. */
+  /**
+   * Identifies the request, so a retry with the same stream_id attaches
+   * instead of generating twice: a SHA-256 of the request (43 characters),
+   * which every live and retained stream keeps, where the request itself
+   * would be up to limits.maxPromptBytes of prompt and messages per stream.
+   */
   fingerprint: string;
+  /** The same request as the fingerprint of a stream started by an older build (a rolling deploy) reads: its JSON. */
+  legacyFingerprint: string;
   pace: PaceLimits;
 }
 
@@ -104,6 +112,8 @@ export function validateGenerate(
     stop: [...input.stop],
     seed: input.seed ?? 0,
   };
-  const fingerprint = JSON.stringify([model.description.name, input.resumable, request]);
-  return { model, request, streamId: input.streamId, resumable: input.resumable, fingerprint, pace };
+  const legacyFingerprint = JSON.stringify([model.description.name, input.resumable, request]);
+  // createHash, not crypto.hash: that one needs Node 20.12, and package.json promises 20. About 1 µs here.
+  const fingerprint = createHash('sha256').update(legacyFingerprint).digest('base64url');
+  return { model, request, streamId: input.streamId, resumable: input.resumable, fingerprint, legacyFingerprint, pace };
 }

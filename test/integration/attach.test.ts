@@ -1,7 +1,12 @@
 import { status } from '@grpc/grpc-js';
 import { FinishReason } from '../../src/gen/tokenrelay/v1/data_service';
 import { paced, ScriptedModel } from '../helpers/models';
-import { collect, expectContiguous, request, startTestServer, type TestServer, waitFor } from '../helpers/server';
+import { collect, expectContiguous, request, startTestServer, TEST_MODELS, type TestServer, waitFor } from '../helpers/server';
+import { parseConfig } from '../../src/core/config';
+import { validateGenerate } from '../../src/core/validate';
+
+/** The test server's limits and timeouts (its config is the default one). */
+const CONFIG = parseConfig({ models: TEST_MODELS, defaultModel: 'sim' });
 
 const TOKENS = ['A', ' retried', ' request', ' must', ' not', ' pay', ' twice', ' for', ' one', ' answer'];
 
@@ -69,6 +74,37 @@ describe('attach', () => {
       finishReason: FinishReason.FINISH_REASON_STOP,
       usage: original.chunks[original.chunks.length - 1].usage,
     });
+    expect(model.starts).toBe(starts);
+  });
+
+  it('a stream keeps a 43-character fingerprint of its request, not the request: a 60 KiB prompt is not kept twice', async () => {
+    const prompt = 'long '.repeat(12_000);
+    const original = await collect(t.client.generate(retryable('attach-big-prompt', { prompt })));
+    expect(original.error).toBeUndefined();
+    expect(t.server.registry.get('attach-big-prompt')?.fingerprint).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const starts = model.starts;
+    const replay = await collect(t.client.generate(retryable('attach-big-prompt', { prompt })));
+    expect(replay.tokens).toEqual(TOKENS);
+    expect(model.starts).toBe(starts);
+    const other = await collect(t.client.generate(retryable('attach-big-prompt', { prompt: `${prompt}!` })));
+    expect(other.error?.code).toBe(status.ALREADY_EXISTS);
+  });
+
+  it('a stream an older build started, its fingerprint the request as JSON (a rolling deploy), still takes an identical retry', async () => {
+    const input = retryable('attach-legacy');
+    const { legacyFingerprint } = validateGenerate(input, t.server.models, CONFIG.limits, CONFIG.timeouts);
+    const writer = await t.server.store.create({
+      id: 'attach-legacy',
+      model: 'counted',
+      abandonPolicy: 'keep',
+      fingerprint: legacyFingerprint,
+    });
+    writer.appendMany(['made', ' before', ' the', ' deploy']);
+    writer.finish('stop');
+    const starts = model.starts;
+    const replay = await collect(t.client.generate(input));
+    expect(replay.error).toBeUndefined();
+    expect(replay.tokens).toEqual(['made', ' before', ' the', ' deploy']);
     expect(model.starts).toBe(starts);
   });
 
