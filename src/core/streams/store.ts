@@ -71,7 +71,7 @@ export interface CreateStreamOptions {
   /**
    * Counts the prompt's tokens when the count is first needed: the end's
    * usage, when the producer does not report its own. Counting a long prompt
-   * takes milliseconds of the event loop (a 16 KiB one about 0.6 ms), so it
+   * takes milliseconds of the event loop (16 KiB of prose about 1.3 ms), so it
    * is kept off the call's start and skipped when a model reports usage. The
    * redis store counts at creation: the count is part of the record other
    * replicas read.
