@@ -32,6 +32,7 @@ import { parseArgs } from 'node:util';
 import { closeAllClients } from './load/clients';
 import { generateCommands } from './load/generate';
 import { grpcOnce, measure, type TtftResult, type TtftShape } from './load/ttft';
+import { wholeNumber } from './lib/options';
 import { OUT_DIR, ROOT } from './lib/paths';
 import { cpuSeconds } from './lib/proc';
 import { relayConfig } from './lib/relayConfig';
@@ -86,12 +87,22 @@ async function main(): Promise<void> {
   const reps = Number(values.reps);
   const runDir = path.join(OUT_DIR, `compare-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(runDir, { recursive: true });
+  // The flags are read before any server starts, so a bad one leaves none running.
+  const model = values.model ?? 'fast';
+  const shape: TtftShape = {
+    ...(values['prompt-bytes'] === undefined ? {} : { prompt: proseOf(wholeNumber('--prompt-bytes', values['prompt-bytes'], 1)) }),
+    // From a paced model, two tokens: the first goes out before the end is known.
+    maxTokens: model === 'fast' ? 1 : 2,
+  };
   const profile = values['cpu-prof'] ?? false;
   const mine = await startRelay(comparableConfig(), path.join(runDir, 'this.config.json'), {
     logFile: path.join(runDir, 'this.log'),
     profileName: profile ? 'compare-this' : undefined,
   });
-  const theirs = await startOther(path.resolve(other), runDir, profile);
+  const theirs = await startOther(path.resolve(other), runDir, profile).catch(async (error: unknown) => {
+    await mine.stop(); // the other checkout did not start: leave nothing running
+    throw error;
+  });
   if (values.throughput) {
     try {
       await compareThroughput(mine, theirs, other, { streams: Number(values.streams), tokens: Number(values.tokens) }, reps);
@@ -103,12 +114,6 @@ async function main(): Promise<void> {
     return;
   }
   const figures = { thisP50: [] as number[], otherP50: [] as number[], thisCpu: [] as number[], otherCpu: [] as number[] };
-  const model = values.model ?? 'fast';
-  const shape: TtftShape = {
-    ...(values['prompt-bytes'] === undefined ? {} : { prompt: proseOf(Number(values['prompt-bytes'])) }),
-    // From a paced model, two tokens: the first goes out before the end is known.
-    maxTokens: model === 'fast' ? 1 : 2,
-  };
   try {
     for (let rep = 0; rep < reps; rep++) {
       const before = [cpuSeconds(mine.pid), cpuSeconds(theirs.pid)];
@@ -150,7 +155,6 @@ async function main(): Promise<void> {
 
 /** The first `bytes` characters of this repository's docs (README, then the architecture note, repeated if need be): a prompt of real prose and code. */
 function proseOf(bytes: number): string {
-  if (!(Number.isInteger(bytes) && bytes >= 1)) throw new Error(`--prompt-bytes: must be a whole number >= 1, got ${bytes}`);
   const docs = ['README.md', 'docs/architecture.md'].map((file) => readFileSync(path.join(ROOT, file), 'utf8')).join('\n');
   return docs.repeat(Math.ceil(bytes / docs.length)).slice(0, bytes);
 }

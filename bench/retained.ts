@@ -17,6 +17,7 @@ import pino from 'pino';
 import { DataServiceClient } from '../src/gen/tokenrelay/v1/data_service';
 import type { parseConfig as ParseConfig } from '../src/core/config';
 import type { TokenRelayServer as Server } from '../src/server/server';
+import { wholeNumber } from './lib/options';
 import { ROOT } from './lib/paths';
 
 async function main(): Promise<void> {
@@ -26,11 +27,8 @@ async function main(): Promise<void> {
   });
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run with node --expose-gc');
-  const streams = Number(values.streams);
-  const promptBytes = Number(values['prompt-bytes']);
-  if (!(Number.isInteger(streams) && streams >= 1)) throw new Error(`--streams: must be a whole number >= 1, got ${values.streams}`);
-  if (!(Number.isInteger(promptBytes) && promptBytes >= 16))
-    throw new Error(`--prompt-bytes: must be a whole number >= 16, got ${values['prompt-bytes']}`);
+  const streams = wholeNumber('--streams', values.streams, 1);
+  const promptBytes = wholeNumber('--prompt-bytes', values['prompt-bytes'], 16);
   const dist = path.join(positionals[0] ? path.resolve(positionals[0]) : ROOT, 'dist');
   const { TokenRelayServer } = require(path.join(dist, 'server/server.js')) as { TokenRelayServer: typeof Server };
   const { parseConfig } = require(path.join(dist, 'core/config/index.js')) as { parseConfig: typeof ParseConfig };

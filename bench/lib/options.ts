@@ -49,9 +49,7 @@ export function parseOptions(argv: string[]): RunOptions {
   for (const id of only) {
     if (!(SCENARIO_IDS as readonly string[]).includes(id)) throw new Error(`--only: unknown scenario ${JSON.stringify(id)}\n\n${USAGE}`);
   }
-  const reps = values.reps === undefined ? undefined : Number(values.reps);
-  if (reps !== undefined && !(Number.isInteger(reps) && reps >= 1))
-    throw new Error(`--reps: must be a whole number >= 1, got ${values.reps}`);
+  const reps = values.reps === undefined ? undefined : wholeNumber('--reps', values.reps, 1);
   return {
     quick: values.quick ?? false,
     only: only as ScenarioId[],
@@ -59,4 +57,11 @@ export function parseOptions(argv: string[]): RunOptions {
     cpuProf: values['cpu-prof'] ?? false,
     baselines: !values['no-baselines'],
   };
+}
+
+/** A flag's value as a whole number of at least `min`; anything else is an error naming the flag and what it got. */
+export function wholeNumber(flag: string, text: string, min: number): number {
+  const value = Number(text);
+  if (!(Number.isInteger(value) && value >= min)) throw new Error(`${flag}: must be a whole number >= ${min}, got ${text}`);
+  return value;
 }

@@ -69,7 +69,7 @@ export interface TtftShape {
   maxTokens?: number;
 }
 
-/** Generate with max_tokens 1 over gRPC (tokenrelay or the grpc-js baseline): call start to first token, in µs. */
+/** Generate over gRPC (tokenrelay or the grpc-js baseline), max_tokens 1 unless the shape says: call start to first token, in µs. */
 export function grpcOnce(address: string, model: string, shape: TtftShape = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = nowNs();
