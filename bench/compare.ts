@@ -21,6 +21,8 @@
  * every 5 ms) for two tokens, so the first goes out before the end is known,
  * as in a long generation:
  *   node dist/bench/bench/compare.js /tmp/before --prompt-bytes 4096 --model paced
+ * --store redis runs both on the redis store, against one redis-server the
+ * comparison starts (each under its own key prefix) and kills at the end.
  * With --cpu-prof, both servers run under node --cpu-prof and write
  * compare-this.cpuprofile and compare-other.cpuprofile to bench/out/prof
  * (read them with profile.js); the figures then include the profiler's cost.
@@ -35,28 +37,34 @@ import { grpcOnce, measure, type TtftResult, type TtftShape } from './load/ttft'
 import { wholeNumber } from './lib/options';
 import { OUT_DIR, ROOT } from './lib/paths';
 import { cpuSeconds } from './lib/proc';
+import { startRedis } from './lib/redisServer';
 import { relayConfig } from './lib/relayConfig';
 import { ratioSummary, summarize } from './lib/stats';
-import { nodeFlags, servingPort, startRelay } from './lib/servers';
+import { nodeFlags, servingPort, startRelay, waitForLogLines } from './lib/servers';
 
 /**
  * The bench config both builds get, less the settings older builds refuse as
  * unknown: the per-connection stream cap only matters to (i), and compare's
  * load opens one call at a time.
  */
-function comparableConfig(): object {
-  const config = relayConfig() as { limits: Record<string, unknown> };
+function comparableConfig(redis?: { url: string; keyPrefix: string }): object {
+  const config = relayConfig(redis ? { streams: { store: 'redis' }, redis } : {}) as { limits: Record<string, unknown> };
   const { maxStreamsPerConnection: _, ...limits } = config.limits;
   return { ...config, limits };
 }
 
 /** Starts `<checkout>/dist/cli.js serve` with the bench config; resolves with its pid, port and a stop function. */
-async function startOther(checkout: string, runDir: string, profile: boolean): Promise<{ pid: number; address: string; stop: () => void }> {
+async function startOther(
+  checkout: string,
+  runDir: string,
+  profile: boolean,
+  config: object,
+): Promise<{ pid: number; address: string; stop: () => void }> {
   const cli = path.join(checkout, 'dist/cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: build that checkout first`);
   const configFile = path.join(runDir, 'other.config.json');
   const logFile = path.join(runDir, 'other.log');
-  writeFileSync(configFile, JSON.stringify(comparableConfig()));
+  writeFileSync(configFile, JSON.stringify(config));
   const log = openSync(logFile, 'w');
   // The same node flags as this checkout's server gets from startRelay.
   const flags = nodeFlags({ logFile, profileName: profile ? 'compare-other' : undefined });
@@ -79,10 +87,11 @@ async function main(): Promise<void> {
       'cpu-prof': { type: 'boolean', default: false },
       'prompt-bytes': { type: 'string' },
       model: { type: 'string', default: 'fast' },
+      store: { type: 'string', default: 'memory' },
     },
   });
   const other = positionals[0];
-  if (!other) throw new Error('usage: compare.js OTHER_CHECKOUT [--calls N] [--reps N]');
+  if (!other) throw new Error('usage: compare.js OTHER_CHECKOUT [--calls N] [--reps N] [--store memory|redis]');
   const calls = Number(values.calls);
   const reps = Number(values.reps);
   const runDir = path.join(OUT_DIR, `compare-${new Date().toISOString().replace(/[:.]/g, '-')}`);
@@ -94,22 +103,40 @@ async function main(): Promise<void> {
     // From a paced model, two tokens: the first goes out before the end is known.
     maxTokens: model === 'fast' ? 1 : 2,
   };
+  const store = values.store;
+  if (store !== 'memory' && store !== 'redis') throw new Error(`--store: must be memory or redis, got ${store}`);
   const profile = values['cpu-prof'] ?? false;
-  const mine = await startRelay(comparableConfig(), path.join(runDir, 'this.config.json'), {
+  // On the redis store both share one redis-server (under different key prefixes), used by one of them at a time.
+  const redis = store === 'redis' ? await startRedis() : undefined;
+  const configOf = (keyPrefix: string) => comparableConfig(redis && { url: redis.url, keyPrefix });
+  const mine = await startRelay(configOf('this'), path.join(runDir, 'this.config.json'), {
     logFile: path.join(runDir, 'this.log'),
     profileName: profile ? 'compare-this' : undefined,
-  });
-  const theirs = await startOther(path.resolve(other), runDir, profile).catch(async (error: unknown) => {
-    await mine.stop(); // the other checkout did not start: leave nothing running
+  }).catch(async (error: unknown) => {
+    await redis?.stop();
     throw error;
   });
+  const theirs = await startOther(path.resolve(other), runDir, profile, configOf('other')).catch(async (error: unknown) => {
+    await mine.stop(); // the other checkout did not start: leave nothing running
+    await redis?.stop();
+    throw error;
+  });
+  if (redis) {
+    // Measured only once both have reached Redis.
+    await waitForLogLines(path.join(runDir, 'this.log'), '"redis connected"', 1);
+    await waitForLogLines(path.join(runDir, 'other.log'), '"redis connected"', 1);
+  }
+  const stopAll = async () => {
+    closeAllClients();
+    theirs.stop();
+    await mine.stop();
+    await redis?.stop();
+  };
   if (values.throughput) {
     try {
       await compareThroughput(mine, theirs, other, { streams: Number(values.streams), tokens: Number(values.tokens) }, reps);
     } finally {
-      closeAllClients();
-      theirs.stop();
-      await mine.stop();
+      await stopAll();
     }
     return;
   }
@@ -131,9 +158,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    closeAllClients();
-    theirs.stop();
-    await mine.stop();
+    await stopAll();
   }
   const line = (label: string, samples: number[]) => {
     const summary = summarize(samples);
