@@ -101,3 +101,57 @@ it('Redis killed mid-stream: the stream ends with UNAVAILABLE (no hang, no token
     client.close();
   }
 }, 30_000);
+
+it('Redis frozen (SIGSTOP) mid-stream: the stream and a new call end with UNAVAILABLE within the command timeout, no hang; thawed, new streams work', async () => {
+  const redis = await RedisServer.start();
+  servers.push(redis);
+  const relay = await serveProcess(config(redis.url));
+  relays.push(relay);
+  const client = new DataServiceClient(`127.0.0.1:${relay.grpcPort}`, credentials.createInsecure());
+  try {
+    const flowing = new Promise<{ chunks: TokenChunk[]; code?: number; details?: string }>((resolve) => {
+      const call = client.generate(request({ prompt: 'x', maxTokens: 3000, seed: 3 }));
+      const chunks: TokenChunk[] = [];
+      call.on('data', (chunk: TokenChunk) => chunks.push(chunk));
+      call.on('error', (error: { code?: number; details?: string }) => resolve({ chunks, code: error.code, details: error.details }));
+      call.on('end', () => resolve({ chunks }));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The connection stays up while Redis answers nothing: only a timeout on every command written can end the wait.
+    redis.signal('SIGSTOP');
+    const frozenAt = performance.now();
+    const { chunks, code, details } = await flowing;
+    // commandTimeoutMs is 500: well inside the lease (1000) and far from a hang.
+    expect(performance.now() - frozenAt).toBeLessThan(2500);
+    expect(code).toBe(status.UNAVAILABLE);
+    expect(details).toMatch(/^the stream log is unavailable: redis did not answer \w+ within 500 ms$/);
+    let next = 0;
+    for (const chunk of chunks) {
+      expect(chunk.seq).toBe(next);
+      next += chunk.tokens.length;
+    }
+    expect(next).toBeGreaterThan(5);
+    // New calls while frozen, with a fresh id and with one the client chose (whose create is awaited): refused
+    // within the timeout too, as UNAVAILABLE to retry, never INTERNAL.
+    for (const streamId of ['', 'frozen-chosen']) {
+      const startedAt = performance.now();
+      const refused = await collect(client.generate(request({ prompt: 'x', maxTokens: 3, streamId })));
+      expect(performance.now() - startedAt).toBeLessThan(2500);
+      expect(refused.error?.code).toBe(status.UNAVAILABLE);
+      expect(refused.error?.details).toMatch(/^the stream log is unavailable: redis did not answer \w+ within 500 ms$/);
+      expect(refused.tokens).toEqual([]);
+    }
+    redis.signal('SIGCONT');
+    const deadline = Date.now() + 10_000;
+    let after = await collect(client.generate(request({ prompt: 'x', maxTokens: 5 })));
+    while (after.error && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = await collect(client.generate(request({ prompt: 'x', maxTokens: 5 })));
+    }
+    expect(after.error).toBeUndefined();
+    expect(after.tokens).toHaveLength(5);
+  } finally {
+    redis.signal('SIGCONT');
+    client.close();
+  }
+}, 30_000);

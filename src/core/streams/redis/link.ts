@@ -1,6 +1,7 @@
-import { createClient, createCluster } from '@redis/client';
+import { ErrorReply, createClient, createCluster } from '@redis/client';
 import type { Logger } from 'pino';
 import { fullJitterDelayMs } from '../../../common/backoff';
+import { StatusCode, StreamFailure } from '../status';
 import type { Script } from './scripts';
 
 /** How to reach Redis. */
@@ -36,6 +37,18 @@ interface Commands {
   on(event: string, listener: (...args: unknown[]) => void): void;
 }
 
+/**
+ * A failure to reach Redis as a call sees it: UNAVAILABLE, to retry. The
+ * link rejects a command with one when Redis does not answer in time or the
+ * connection fails; an error Redis answered (a script's) is passed on as is.
+ */
+export function storeUnavailable(error: unknown): StreamFailure {
+  if (error instanceof StreamFailure && error.details.reason === 'STORE_UNAVAILABLE') return error;
+  return new StreamFailure(StatusCode.UNAVAILABLE, `the stream log is unavailable: ${(error as Error)?.message ?? error}`, {
+    reason: 'STORE_UNAVAILABLE',
+  });
+}
+
 /** The URL as it may be logged: without its password. */
 export function redactedUrl(url: string): string {
   try {
@@ -62,6 +75,7 @@ export function redactedUrl(url: string): string {
 export class RedisLink {
   private readonly main: Commands;
   private readonly subscriber: Commands;
+  private readonly deadlines: Deadlines;
   private isUp = false;
   private closing = false;
 
@@ -70,13 +84,18 @@ export class RedisLink {
     private readonly logger: Logger,
     private readonly observer: RedisLinkObserver,
   ) {
+    this.deadlines = new Deadlines(options.commandTimeoutMs);
     const socket = {
       connectTimeout: options.connectTimeoutMs,
       reconnectStrategy: (retries: number) => fullJitterDelayMs(retries, { baseMs: 100, capMs: 5000 }) + 50,
     };
-    const common = { RESP: 2 as const, disableOfflineQueue: true, commandOptions: { timeout: options.commandTimeoutMs } };
+    // node-redis's own timeout is off (0; its default is 5 s): it times a command out only until it is written, so
+    // a Redis that stops answering (frozen, or a stalled network) would hold every written command forever, and it
+    // costs an AbortSignal per command. The link times every command itself (see Deadlines).
+    const commandOptions = { timeout: 0 };
+    const common = { RESP: 2 as const, disableOfflineQueue: true, commandOptions };
     if (options.cluster) {
-      const cluster = createCluster({ rootNodes: [{ url: options.url }], defaults: { ...common, socket } });
+      const cluster = createCluster({ rootNodes: [{ url: options.url }], defaults: { ...common, socket }, commandOptions });
       const commands = this.wrap(cluster as unknown as NodeRedis, (key, args) => cluster.sendCommand(key, false, args));
       this.main = commands;
       this.subscriber = commands; // node-redis keeps its own pub/sub connections per cluster node
@@ -143,16 +162,32 @@ export class RedisLink {
     this.update();
   }
 
-  private async timed(op: string, key: string | undefined, args: string[]): Promise<unknown> {
+  /**
+   * Sends one command and settles with its reply, its error, or a timeout
+   * after commandTimeoutMs. A command that timed out may still run when
+   * Redis answers again; every write is fenced, so a late one cannot corrupt
+   * a stream, and its reply is dropped.
+   */
+  private timed(op: string, key: string | undefined, args: string[]): Promise<unknown> {
     const startedMs = performance.now();
-    try {
-      const reply = await this.main.send(key, args);
-      this.observer.roundTrip(op, (performance.now() - startedMs) / 1000, true);
-      return reply;
-    } catch (error) {
-      this.observer.roundTrip(op, (performance.now() - startedMs) / 1000, false);
-      throw error;
-    }
+    return new Promise((resolve, reject) => {
+      const pending = this.deadlines.add(startedMs, () => {
+        this.observer.roundTrip(op, (performance.now() - startedMs) / 1000, false);
+        reject(storeUnavailable(new Error(`redis did not answer ${op} within ${this.options.commandTimeoutMs} ms`)));
+      });
+      this.main.send(key, args).then(
+        (reply) => {
+          if (!this.deadlines.settle(pending)) return;
+          this.observer.roundTrip(op, (performance.now() - startedMs) / 1000, true);
+          resolve(reply);
+        },
+        (error: unknown) => {
+          if (!this.deadlines.settle(pending)) return;
+          this.observer.roundTrip(op, (performance.now() - startedMs) / 1000, false);
+          reject(error instanceof ErrorReply ? error : storeUnavailable(this.redacted(error)));
+        },
+      );
+    });
   }
 
   private update(): void {
@@ -170,13 +205,19 @@ export class RedisLink {
 
   private lastErrorLogMs = 0;
 
+  /** An error whose message may name the URL, without its password. */
+  private redacted(error: unknown): Error {
+    const message = String((error as Error)?.message ?? error);
+    return new Error(message.replaceAll(this.options.url, redactedUrl(this.options.url)));
+  }
+
   /** Connection errors repeat at every reconnect attempt: logged at most every 5 s, never with credentials. */
   private onError(role: string, error: unknown): void {
     this.update();
     const now = Date.now();
     if (this.closing || now - this.lastErrorLogMs < 5000) return;
     this.lastErrorLogMs = now;
-    const message = String((error as Error)?.message ?? error).replaceAll(this.options.url, redactedUrl(this.options.url));
+    const { message } = this.redacted(error);
     this.logger.warn({ redis: redactedUrl(this.options.url), role, error: message }, 'redis connection failed; retrying with backoff');
   }
 
@@ -204,4 +245,73 @@ interface NodeRedis {
   connect(): Promise<unknown>;
   close(): Promise<void>;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+/** A command waiting for its reply, and what to do if none comes in time. */
+interface Pending {
+  readonly dueMs: number;
+  /** Cleared once the command settles, one way or the other. */
+  expire: (() => void) | undefined;
+}
+
+/**
+ * The deadlines of the commands in flight. Every command has the same
+ * timeout, so they fall due in the order they were sent: one timer, for the
+ * oldest command still waiting, serves them all (an AbortSignal and a timer
+ * per command, as node-redis's own timeout has, cost about 15 µs each).
+ * Replies mostly come in order, so settled commands leave from the front at
+ * once and the queue stays as short as the commands in flight.
+ */
+class Deadlines {
+  private queue: Pending[] = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  add(startedMs: number, expire: () => void): Pending {
+    const pending: Pending = { dueMs: startedMs + this.timeoutMs, expire };
+    this.queue.push(pending);
+    if (!this.timer) this.arm(this.timeoutMs);
+    return pending;
+  }
+
+  /** The command answered: false if it had already timed out (its answer is then dropped). */
+  settle(pending: Pending): boolean {
+    if (!pending.expire) return false;
+    pending.expire = undefined;
+    this.dropSettled();
+    return true;
+  }
+
+  private dropSettled(): void {
+    while (this.head < this.queue.length && !this.queue[this.head].expire) this.head++;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private arm(delayMs: number): void {
+    this.timer = setTimeout(() => this.expireDue(), Math.max(1, Math.ceil(delayMs)));
+    this.timer.unref();
+  }
+
+  private expireDue(): void {
+    this.timer = undefined;
+    const now = performance.now();
+    while (this.head < this.queue.length) {
+      const oldest = this.queue[this.head];
+      if (oldest.expire && oldest.dueMs > now) break;
+      const expire = oldest.expire;
+      oldest.expire = undefined;
+      this.head++;
+      expire?.();
+    }
+    this.dropSettled();
+    if (this.head < this.queue.length) this.arm(this.queue[this.head].dueMs - now);
+  }
 }

@@ -4,7 +4,7 @@ import type { StreamReader, StreamView } from '../store';
 import { type StreamEnd, type TokenBatch, pastTheEnd } from '../tokenStream';
 import { CorruptEntry, decodeEntry, type LogEntry } from './codec';
 import type { StreamKeys } from './keys';
-import type { RedisLink } from './link';
+import { type RedisLink, storeUnavailable } from './link';
 import type { StreamMeta } from './meta';
 import { READ } from './scripts';
 
@@ -268,11 +268,7 @@ export class RedisMirror implements StreamView {
         this.fail(new StreamFailure(StatusCode.INTERNAL, `stream ${this.id}: ${error.message}`));
         return;
       }
-      this.fail(
-        new StreamFailure(StatusCode.UNAVAILABLE, `the stream log is unavailable: ${(error as Error).message}`, {
-          reason: 'STORE_UNAVAILABLE',
-        }),
-      );
+      this.fail(storeUnavailable(error));
     }
   }
 
@@ -360,12 +356,7 @@ export class RedisMirror implements StreamView {
           this.pull();
           this.schedulePoll();
         },
-        (error: unknown) =>
-          this.fail(
-            new StreamFailure(StatusCode.UNAVAILABLE, `the stream log is unavailable: ${(error as Error).message}`, {
-              reason: 'STORE_UNAVAILABLE',
-            }),
-          ),
+        (error: unknown) => this.fail(storeUnavailable(error)),
       );
     }, this.host.pollMs);
     this.pollTimer.unref();

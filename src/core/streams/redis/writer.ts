@@ -4,7 +4,7 @@ import type { StreamView, StreamWriter } from '../store';
 import type { AbandonPolicy, StreamEnd, Usage } from '../tokenStream';
 import { encodeEnd, encodeRun } from './codec';
 import type { StreamKeys } from './keys';
-import type { RedisLink } from './link';
+import { type RedisLink, storeUnavailable } from './link';
 import type { StreamMeta } from './meta';
 import type { RedisMirror } from './mirror';
 import { APPEND, ATTACHED, END, RENEW } from './scripts';
@@ -469,9 +469,7 @@ export class RedisWriter implements StreamWriter {
   /** Redis could not be reached (or did not answer in time): the stream ends here with UNAVAILABLE. */
   private storeFailed(error: unknown): void {
     if (this.settledEnd) return;
-    const failure = new StreamFailure(StatusCode.UNAVAILABLE, `the stream log is unavailable: ${(error as Error)?.message ?? error}`, {
-      reason: 'STORE_UNAVAILABLE',
-    });
+    const failure = storeUnavailable(error);
     this.host.logger.warn({ streamId: this.id, err: error }, 'stream log write failed; the stream ends with UNAVAILABLE');
     this.settle(this.localFailure(failure), 'here');
   }
