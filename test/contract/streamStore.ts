@@ -96,7 +96,7 @@ export function describeStreamStoreContract(name: string, factory: StoreFactory)
       expect(seen).toEqual([end]);
     });
 
-    it('counts a prompt given as a counter once, and reports the count in the end', async () => {
+    it('counts a prompt given as a counter once, at the end (never at creation or while appending), and reports the count in the end', async () => {
       const store = await make();
       let counted = 0;
       const writer = await store.create({
@@ -110,11 +110,29 @@ export function describeStreamStoreContract(name: string, factory: StoreFactory)
       });
       const reader = writer.view.openReader(0);
       writer.appendMany(['a', 'b']);
+      await reader.wait(); // the tokens are readable (on redis: stored)
+      expect(counted).toBe(0);
       writer.finish('stop');
       const { tokens, end } = await readToEnd(reader);
       expect(tokens).toEqual(['a', 'b']);
       expect(end).toEqual({ reason: 'stop', usage: { promptTokens: 11, completionTokens: 2 } });
       expect(counted).toBe(1);
+      reader.close();
+    });
+
+    it('a stream created without an id gets a fresh one, and its first tokens and end reach a reader opened at once', async () => {
+      const store = await make();
+      const writer = await store.create({ model: 'm', abandonPolicy: 'keep' });
+      expect(writer.id).toMatch(/^[0-9a-f-]{36}$/);
+      const reader = writer.view.openReader(0);
+      writer.appendMany(['a', 'b']);
+      writer.append('c');
+      writer.finish('stop');
+      const { tokens, seqs, end } = await readToEnd(reader);
+      expect(tokens).toEqual(['a', 'b', 'c']);
+      expect(seqs[0]).toBe(0);
+      expect(end).toEqual({ reason: 'stop', usage: { promptTokens: 0, completionTokens: 3 } });
+      expect((await store.find(writer.id))?.end).toEqual(end);
       reader.close();
     });
 

@@ -1,6 +1,8 @@
 import pino from 'pino';
+import { APPEND } from '../../src/core/streams/redis/scripts';
 import { RedisStore } from '../../src/core/streams/redis/store';
-import { describeStreamStoreContract } from '../contract/streamStore';
+import type { StreamView } from '../../src/core/streams/store';
+import { CONTRACT_DEFAULTS, describeStreamStoreContract, readToEnd } from '../contract/streamStore';
 import { RedisServer } from '../helpers/redis';
 import { waitFor } from '../helpers/server';
 
@@ -37,4 +39,72 @@ describeStreamStoreContract('redis', async (options) => {
   store.start();
   await waitFor(() => store.ready, 5000, 'redis to be ready');
   return store;
+});
+
+function storeOn(url: string, keyPrefix: string): RedisStore {
+  const store = new RedisStore(
+    {
+      ...CONTRACT_DEFAULTS,
+      url,
+      cluster: false,
+      keyPrefix,
+      leaseMs: 1000,
+      connectTimeoutMs: 2000,
+      commandTimeoutMs: 2000,
+    },
+    quiet,
+    noMetrics,
+  );
+  store.start();
+  return store;
+}
+
+describe('redis store: the first round trips', () => {
+  const open: RedisStore[] = [];
+  afterEach(async () => {
+    for (const store of open.splice(0)) await store.close();
+  });
+
+  it('a prompt counted at the end reaches another replica in the end’s usage', async () => {
+    const [here, there] = [storeOn(redis.url, 'late-count'), storeOn(redis.url, 'late-count')];
+    open.push(here, there);
+    await waitFor(() => here.ready && there.ready, 5000, 'redis to be ready');
+    let counted = 0;
+    const writer = await here.create({
+      model: 'm',
+      abandonPolicy: 'keep',
+      countPromptTokens: () => {
+        counted++;
+        return 42;
+      },
+    });
+    writer.appendMany(['a', 'b']);
+    writer.finish('stop');
+    await new Promise<void>((resolve) => writer.onEnd(() => resolve()));
+    expect(counted).toBe(1);
+    const seen = await there.find(writer.id);
+    expect(seen?.end).toEqual({ reason: 'stop', usage: { promptTokens: 42, completionTokens: 2 } });
+    const { tokens } = await readToEnd((seen as StreamView).openReader(0));
+    expect(tokens).toEqual(['a', 'b']);
+  });
+
+  it('with its scripts lost (SCRIPT FLUSH), a fresh stream’s create and first append, sent together, both land, in order', async () => {
+    const store = storeOn(redis.url, 'flushed');
+    open.push(store);
+    await waitFor(() => store.ready, 5000, 'redis to be ready');
+    for (let round = 0; round < 4; round++) {
+      await redis.cli('SCRIPT', 'FLUSH');
+      // From round 2 on, as when other streams' writes have loaded it again: the append runs (and finds no stream)
+      // while the create, refused NOSCRIPT, goes again behind it.
+      if (round >= 2) await redis.cli('SCRIPT', 'LOAD', APPEND.source);
+      const writer = await store.create({ model: 'm', abandonPolicy: 'keep' });
+      const reader = writer.view.openReader(0);
+      writer.appendMany(['x', 'y']);
+      writer.finish('length');
+      const { tokens, end } = await readToEnd(reader);
+      expect(tokens).toEqual(['x', 'y']);
+      expect(end).toEqual({ reason: 'length', usage: { promptTokens: 0, completionTokens: 2 } });
+      reader.close();
+    }
+  });
 });

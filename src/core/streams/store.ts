@@ -72,9 +72,9 @@ export interface CreateStreamOptions {
    * Counts the prompt's tokens when the count is first needed: the end's
    * usage, when the producer does not report its own. Counting a long prompt
    * takes milliseconds of the event loop (16 KiB of prose about 1.3 ms), so it
-   * is kept off the call's start and skipped when a model reports usage. The
-   * redis store counts at creation: the count is part of the record other
-   * replicas read.
+   * is kept off the call's start and skipped when a model reports usage. On
+   * the redis store the count reaches other replicas in the end's usage; a
+   * stream whose producer is lost before its end reports 0 prompt tokens.
    */
   countPromptTokens?: () => number;
   /** Identifies the request that started the stream, so a retry can attach to it. */

@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
  *
  * Meta hash fields: state (live|ended), model, fp (fingerprint), policy
  * (cancel|grace|keep), pub ("1" for a resumable published stream), prompt
- * (prompt tokens), inc (incarnation: unique per creation), created, next (the
+ * (prompt tokens when known at creation, else 0: a generation's count is in
+ * its end), inc (incarnation: unique per creation), created, next (the
  * next seq: tokens stored), lease (the producer's token), until (when the
  * lease runs out, ms), attached ("1" while a published stream's producer is
  * connected), end (the StreamEnd as JSON, once ended), own (the principal

@@ -138,13 +138,14 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
       owner: options.owner,
       abandonPolicy: options.abandonPolicy,
       publishedResumable: options.publishedResumable ?? false,
-      promptTokens: options.promptTokens ?? options.countPromptTokens?.() ?? 0,
+      // A generation's prompt is counted at its end, off the first token (see CreateStreamOptions.countPromptTokens).
+      promptTokens: options.promptTokens ?? 0,
       nextSeq: 0,
       textBytes: 0,
       end: undefined,
       incarnation: randomUUID(),
     };
-    const reply = (await this.link.run(
+    const created = this.link.run(
       CREATE,
       [keys.meta, keys.log, keys.readers],
       [
@@ -163,10 +164,20 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
         this.resumeGraceMs,
         meta.owner ?? '',
       ],
-    )) as string[];
+    );
+    const writerOptions = { keys, meta, token, countPromptTokens: options.countPromptTokens };
+    if (!options.id) {
+      // A fresh id is nobody's, so only Redis failing can refuse it: the writer starts now, and its first write
+      // follows the CREATE on the same connection (the same node on a cluster: one hash tag), so the first token
+      // costs one round trip to Redis instead of two. A CREATE that fails ends the stream as a failed write does.
+      const writer = this.adopt(new RedisWriter(this, writerOptions));
+      writer.confirm(created);
+      return writer;
+    }
+    const reply = (await created) as string[];
     if (reply[0] === 'live') throw alreadyExists(id, 'live');
     if (reply[0] === 'exists') throw alreadyExists(id, 'finished');
-    return this.adopt(new RedisWriter(this, { keys, meta, token }));
+    return this.adopt(new RedisWriter(this, writerOptions));
   }
 
   async find(id: string): Promise<StreamView | undefined> {

@@ -41,6 +41,8 @@ export interface WriterOptions {
   meta: StreamMeta;
   /** The lease token Redis holds for this producer. */
   token: string;
+  /** Counts the prompt's tokens when the end needs them (see CreateStreamOptions.countPromptTokens). */
+  countPromptTokens?: () => number;
 }
 
 /** Why Redis refused a write: the stream ended elsewhere, another producer holds it, the lease ran out, or it is gone. */
@@ -68,7 +70,6 @@ export class RedisWriter implements StreamWriter {
   readonly owner: string | undefined;
   readonly abandonPolicy: AbandonPolicy;
   readonly publishedResumable: boolean;
-  readonly promptTokens: number;
   readonly createdAtMs = performance.now();
   firstTokenAtMs: number | undefined;
   lastProgressAtMs = performance.now();
@@ -95,6 +96,10 @@ export class RedisWriter implements StreamWriter {
   private hadReaders = false;
   private abandonTimer: NodeJS.Timeout | undefined;
   private publisherGraceTimer: NodeJS.Timeout | undefined;
+  /** The prompt's token count, or how to count it the first time it is asked for. */
+  private prompt: number | (() => number);
+  /** While the CREATE of a stream started without waiting (see confirm) is unanswered: whether Redis took it. */
+  private creating: Promise<boolean> | undefined;
 
   constructor(
     private readonly host: WriterHost,
@@ -107,7 +112,7 @@ export class RedisWriter implements StreamWriter {
     this.owner = meta.owner;
     this.abandonPolicy = meta.abandonPolicy;
     this.publishedResumable = meta.publishedResumable;
-    this.promptTokens = meta.promptTokens;
+    this.prompt = options.countPromptTokens ?? meta.promptTokens;
     this.appended = meta.nextSeq;
     this.stored = meta.nextSeq;
     this.textBytes = meta.textBytes;
@@ -121,6 +126,34 @@ export class RedisWriter implements StreamWriter {
   textBytes: number;
 
   readonly listener = (message: string) => this.notified(message);
+
+  /** Tokens in the prompt, counted the first time they are asked for when the writer was given a counter. */
+  get promptTokens(): number {
+    if (typeof this.prompt === 'function') this.prompt = this.prompt();
+    return this.prompt;
+  }
+
+  /**
+   * The CREATE of a stream this writer started without waiting for it (see
+   * RedisStore.create): if Redis did not take it, the stream ends here with
+   * UNAVAILABLE, as after a failed write. Its writes queued behind it are
+   * refused by their fence (no lease is ours).
+   */
+  confirm(created: Promise<unknown>): void {
+    this.creating = created.then(
+      (reply) => {
+        this.creating = undefined;
+        if (isOk(reply)) return true;
+        this.refused(reply);
+        return false;
+      },
+      (error: unknown) => {
+        this.creating = undefined;
+        this.storeFailed(error);
+        return false;
+      },
+    );
+  }
 
   get signal(): AbortSignal {
     return this.controller.signal;
@@ -264,13 +297,21 @@ export class RedisWriter implements StreamWriter {
   /** One fenced write; `stored` runs when Redis took it. */
   private write(script: typeof APPEND, args: Array<string | number>, stored: (reply: unknown[]) => void): void {
     this.writing = true;
-    this.host.link
-      .run(script, [this.keys.meta, this.keys.log], args)
-      .then(
-        (reply) => (isOk(reply) ? stored(reply as unknown[]) : this.refused(reply)),
+    const attempt = (first: boolean): Promise<void> =>
+      this.host.link.run(script, [this.keys.meta, this.keys.log], args).then(
+        (reply): void | Promise<void> => {
+          if (isOk(reply)) return stored(reply as unknown[]);
+          // Ahead of its own CREATE: Redis had lost its scripts, and the CREATE, refused NOSCRIPT, went again
+          // behind this write. Nothing was written (no stream yet): the same write goes again once it is created.
+          const creating = this.creating;
+          if (first && creating && (reply as unknown[])[0] === 'gone') {
+            return creating.then((created) => (created && !this.done ? attempt(false) : undefined));
+          }
+          this.refused(reply);
+        },
         (error: unknown) => this.storeFailed(error),
-      )
-      .finally(() => this.written());
+      );
+    attempt(true).finally(() => this.written());
   }
 
   /** A write came back: what waited behind it goes in the next pipeline. */
@@ -327,7 +368,8 @@ export class RedisWriter implements StreamWriter {
       owner: this.owner,
       abandonPolicy: this.abandonPolicy,
       publishedResumable: this.publishedResumable,
-      promptTokens: this.promptTokens,
+      // Not counted for a view: the count is the end's (a view of this writer is read for its seq and end).
+      promptTokens: typeof this.prompt === 'number' ? this.prompt : 0,
       nextSeq: this.stored,
       textBytes: this.textBytes,
       end: this.settledEnd,
@@ -380,6 +422,8 @@ export class RedisWriter implements StreamWriter {
     this.done = true;
     this.settledEnd = end;
     this.requestedEnd ??= end;
+    // A count the producer reported stands for ours, and the counter (which holds the prompt) is let go.
+    if (typeof this.prompt === 'function') this.prompt = end.usage.promptTokens;
     if (end.failure && !this.controller.signal.aborted) this.controller.abort(end.failure);
     this.wakeProducer();
     this.clearTimers();
