@@ -80,8 +80,11 @@ export function encodeEnd(end: StreamEnd): string {
   });
 }
 
+/** What is stored of a failure: a StreamFailure, or the same fields without an Error's stack to capture. */
+export type FailureFields = Pick<StreamFailure, 'code' | 'message' | 'details'>;
+
 /** A failure as stored: {code, message, reason?}, so every replica reports it with the same ErrorInfo reason. */
-export function storedFailure(failure: StreamFailure): { code: StatusCode; message: string; reason?: string; by?: string } {
+export function storedFailure(failure: FailureFields): { code: StatusCode; message: string; reason?: string; by?: string } {
   const { reason, cancelledBy } = failure.details;
   return { code: failure.code, message: failure.message, ...(reason ? { reason } : {}), ...(cancelledBy ? { by: cancelledBy } : {}) };
 }

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { StatusCode, StreamFailure, alreadyExists, notFound } from '../status';
 import type { CreateStreamOptions, SharedCache, StreamObserver, StreamReader, StreamStore, StreamView, StreamWriter } from '../store';
 import { type StreamEnd, pastTheEnd } from '../tokenStream';
-import { type CorruptEntry, storedFailure } from './codec';
+import { type CorruptEntry, type FailureFields, storedFailure } from './codec';
 import { cacheKey, retainedBytesKey, retainedKey, type StreamKeys, streamKeys } from './keys';
 import { RedisLink, type RedisLinkOptions } from './link';
 import { parseMeta, type StreamMeta } from './meta';
@@ -489,18 +489,23 @@ class RedisStreamView implements StreamView {
   }
 }
 
-function failureTemplate(failure: StreamFailure): string {
+function failureTemplate(failure: FailureFields): string {
   return JSON.stringify({
     reason: failure.code === StatusCode.CANCELLED ? 'cancelled' : 'error',
     failure: storedFailure(failure),
   });
 }
 
-/** The end of a stream whose producer's lease ran out: what its readers see after its last stored token. */
+/**
+ * The end of a stream whose producer's lease ran out: what its readers see
+ * after its last stored token. Sent with every create and lookup, so built
+ * from plain fields: a StreamFailure would capture a stack (some 30 µs) only
+ * to be serialized.
+ */
 function lostTemplate(id: string): string {
-  return failureTemplate(
-    new StreamFailure(StatusCode.UNAVAILABLE, `producer lost: the replica producing stream ${id} stopped renewing its lease`, {
-      reason: 'PRODUCER_LOST',
-    }),
-  );
+  return failureTemplate({
+    code: StatusCode.UNAVAILABLE,
+    message: `producer lost: the replica producing stream ${id} stopped renewing its lease`,
+    details: { reason: 'PRODUCER_LOST' },
+  });
 }
