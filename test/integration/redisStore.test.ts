@@ -41,7 +41,7 @@ describeStreamStoreContract('redis', async (options) => {
   return store;
 });
 
-function storeOn(url: string, keyPrefix: string): RedisStore {
+function storeOn(url: string, keyPrefix: string, ops: string[] = []): RedisStore {
   const store = new RedisStore(
     {
       ...CONTRACT_DEFAULTS,
@@ -53,7 +53,7 @@ function storeOn(url: string, keyPrefix: string): RedisStore {
       commandTimeoutMs: 2000,
     },
     quiet,
-    noMetrics,
+    { ...noMetrics, roundTrip: (op: string) => void ops.push(op) },
   );
   store.start();
   return store;
@@ -86,6 +86,26 @@ describe('redis store: the first round trips', () => {
     expect(seen?.end).toEqual({ reason: 'stop', usage: { promptTokens: 42, completionTokens: 2 } });
     const { tokens } = await readToEnd((seen as StreamView).openReader(0));
     expect(tokens).toEqual(['a', 'b']);
+  });
+
+  it('a stream’s own reader here reads nothing from the log (its writer hands it every run); a reader on another replica does', async () => {
+    const [hereOps, thereOps] = [[] as string[], [] as string[]];
+    const [here, there] = [storeOn(redis.url, 'own-reader', hereOps), storeOn(redis.url, 'own-reader', thereOps)];
+    open.push(here, there);
+    await waitFor(() => here.ready && there.ready, 5000, 'redis to be ready');
+    const writer = await here.create({ model: 'm', abandonPolicy: 'keep' });
+    const reader = writer.view.openReader(0);
+    writer.appendMany(['a', 'b']);
+    writer.finish('stop');
+    const own = await readToEnd(reader);
+    expect(own.tokens).toEqual(['a', 'b']);
+    expect(own.end.reason).toBe('stop');
+    expect(hereOps).not.toContain('read');
+    expect(hereOps).toEqual(expect.arrayContaining(['create', 'append']));
+    const elsewhere = await readToEnd(((await there.find(writer.id)) as StreamView).openReader(0));
+    expect(elsewhere).toEqual(own);
+    expect(thereOps).toContain('read');
+    reader.close();
   });
 
   it('with its scripts lost (SCRIPT FLUSH), a fresh stream’s create and first append, sent together, both land, in order', async () => {

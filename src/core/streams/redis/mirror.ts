@@ -19,8 +19,13 @@ export interface MirrorHost {
   readonly windowTokens: number;
   /** How often a mirror with readers of a live stream looks at the stream, to notice a lost producer, in ms. */
   readonly pollMs: number;
-  /** Whether a writer in this process produces the stream (it feeds the mirror directly). */
-  producedHere(id: string): boolean;
+  /**
+   * If a writer in this process produces the stream (it feeds the mirror
+   * directly, each run once Redis has it, then its end): how many tokens it
+   * has stored. Undefined when the stream is produced elsewhere, or its
+   * writer here has stopped (ended, refused, moved).
+   */
+  storedHere(id: string): number | undefined;
   /** The stream's meta, after ending it if its producer is lost; undefined if it is gone. */
   inspect(id: string): Promise<StreamMeta | undefined>;
   /** The mirror's reader count changed (presence, backpressure, disposal). */
@@ -122,7 +127,10 @@ export class RedisMirror implements StreamView {
       this.base = fromSeq;
       this.tokens = [];
       this.cursor = undefined;
-      this.fetchedOnce = false;
+      // Produced here, with nothing stored from fromSeq on (a Generate's own reader, opened as its stream starts):
+      // the writer hands over every run it stores from now, so Redis has nothing to read yet.
+      const stored = this.host.storedHere(this.id);
+      this.fetchedOnce = stored !== undefined && stored <= fromSeq;
     }
     const reader = new MirrorReader(this, fromSeq);
     this.readers.add(reader);
@@ -327,7 +335,7 @@ export class RedisMirror implements StreamView {
     const kind = message[0];
     if (kind === 't') {
       this.known = Math.max(this.known, Number(message.slice(1)) || 0);
-      if (!this.host.producedHere(this.id)) this.pull();
+      if (this.host.storedHere(this.id) === undefined) this.pull();
     } else if (kind === 'e') {
       this.endExpected = true;
       this.pull();
@@ -342,7 +350,7 @@ export class RedisMirror implements StreamView {
     this.pollTimer = setTimeout(() => {
       this.pollTimer = undefined;
       if (this.disposed || this.settled || this.readers.size === 0) return;
-      if (this.host.producedHere(this.id)) return this.schedulePoll();
+      if (this.host.storedHere(this.id) !== undefined) return this.schedulePoll();
       this.host.inspect(this.id).then(
         (meta) => {
           if (!meta) return this.fail(new StreamFailure(StatusCode.UNAVAILABLE, `stream ${this.id} is gone from the stream log`));

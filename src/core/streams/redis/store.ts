@@ -298,9 +298,8 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
     return mirror && !mirror.isDisposed ? mirror : undefined;
   }
 
-  producedHere(id: string): boolean {
-    const writer = this.writers.get(id);
-    return writer !== undefined && !writer.end;
+  storedHere(id: string): number | undefined {
+    return this.writers.get(id)?.storedCount;
   }
 
   viewOf(meta: StreamMeta): StreamView {

@@ -163,6 +163,15 @@ export class RedisWriter implements StreamWriter {
     return this.appended;
   }
 
+  /**
+   * Tokens Redis has acknowledged, while this writer still hands each run it
+   * stores (and then its end) to this process's mirror; undefined once it
+   * does not (ended, refused, or moved to another replica).
+   */
+  get storedCount(): number | undefined {
+    return this.done ? undefined : this.stored;
+  }
+
   get end(): StreamEnd | undefined {
     return this.requestedEnd ?? this.settledEnd;
   }
