@@ -14,6 +14,8 @@ export interface TtftParams {
   relay: string;
   /** The same relay with tracing on, when measured. */
   traced?: string;
+  /** A relay on the redis store, when measured. */
+  redis?: string;
   model: string;
   grpc?: string;
   ssePort?: number;
@@ -26,7 +28,7 @@ export interface TtftResult {
   p99Us: number;
 }
 
-export type TtftTarget = 'relay' | 'traced' | 'grpc' | 'sse' | 'inProcess';
+export type TtftTarget = 'relay' | 'traced' | 'redis' | 'grpc' | 'sse' | 'inProcess';
 
 /** Calls a target makes in a row before the next target's turn. */
 const BLOCK = 100;
@@ -115,6 +117,7 @@ export const ttftCommands = {
       ['inProcess', () => inProcessOnce(model, request)],
     ];
     if (params.traced) targets.push(['traced', () => grpcOnce(params.traced as string, params.model)]);
+    if (params.redis) targets.push(['redis', () => grpcOnce(params.redis as string, params.model)]);
     if (params.grpc) targets.push(['grpc', () => grpcOnce(params.grpc as string, params.model)]);
     if (params.ssePort) targets.push(['sse', () => sseOnce(params.ssePort as number)]);
     return measure(params.calls, targets);

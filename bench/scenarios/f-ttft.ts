@@ -6,8 +6,10 @@ import type { Scenario } from './types';
  * unpaced sim) at a time on a warm connection, call start → first token at
  * the client; against the same sim model called in the load process (what
  * the relay adds is the difference), and for reference the plain grpc-js and
- * SSE baselines serving the same request. The targets take turns in blocks
- * of 100 calls (see load/ttft.ts), so the ratios compare like with like.
+ * SSE baselines serving the same request, and the relay on the redis store
+ * (its own redis-server), against the memory store. The targets take turns
+ * in blocks of 100 calls (see load/ttft.ts), so the ratios compare like with
+ * like.
  */
 export const timeToFirstToken: Scenario = {
   id: 'f',
@@ -16,9 +18,10 @@ export const timeToFirstToken: Scenario = {
     const reps = context.reps(5, 2);
     const calls = context.size(2000, 100);
     const worker = context.worker('client');
-    const [relay, traced, grpc, sse] = await Promise.all([
+    const [relay, traced, onRedis, grpc, sse] = await Promise.all([
       context.relay(),
       context.tracedRelay(),
+      context.redisRelay(),
       context.options.baselines ? context.baseline('grpc') : undefined,
       context.options.baselines ? context.baseline('sse') : undefined,
     ]);
@@ -32,12 +35,15 @@ export const timeToFirstToken: Scenario = {
     const tracedP50: number[] = [];
     const tracedCpu: number[] = [];
     const grpcCpu: number[] = [];
+    const redisP50: number[] = [];
+    const redisCpu: number[] = [];
     for (let rep = 0; rep < reps; rep++) {
-      const cpuBefore = [relay.cpuSeconds(), grpc?.cpuSeconds() ?? 0, traced.cpuSeconds()];
+      const cpuBefore = [relay.cpuSeconds(), grpc?.cpuSeconds() ?? 0, traced.cpuSeconds(), onRedis.cpuSeconds()];
       const result = await worker.call<Partial<Record<TtftTarget, TtftResult>>>('ttft', {
         calls,
         relay: relay.address,
         traced: traced.address,
+        redis: onRedis.address,
         model: 'fast',
         grpc: grpc?.address,
         ssePort: sse?.port,
@@ -46,6 +52,8 @@ export const timeToFirstToken: Scenario = {
       relayCpu.push(((relay.cpuSeconds() - cpuBefore[0]) / (2 * calls)) * 1e6);
       if (grpc) grpcCpu.push(((grpc.cpuSeconds() - cpuBefore[1]) / (2 * calls)) * 1e6);
       tracedCpu.push(((traced.cpuSeconds() - cpuBefore[2]) / (2 * calls)) * 1e6);
+      redisCpu.push(((onRedis.cpuSeconds() - cpuBefore[3]) / (2 * calls)) * 1e6);
+      redisP50.push((result.redis as TtftResult).p50Us);
       tracedP50.push((result.traced as TtftResult).p50Us);
       const viaRelay = result.relay as TtftResult;
       const inProcess = result.inProcess as TtftResult;
@@ -66,6 +74,10 @@ export const timeToFirstToken: Scenario = {
     const tracedCpuRow = context.row('tokenrelay with tracing on, server CPU per call', 'µs', tracedCpu);
     const offCpuRow = context.row('tokenrelay with tracing off, server CPU per call', 'µs', relayCpu);
     context.ratio(tracedCpuRow, offCpuRow, 'tracing off');
+    const redisRow = context.row('tokenrelay on the redis store, time to first token p50', 'µs', redisP50);
+    context.ratio(redisRow, row, 'memory store');
+    const redisCpuRow = context.row('tokenrelay on the redis store, server CPU per call (redis-server not counted)', 'µs', redisCpu);
+    context.ratio(redisCpuRow, offCpuRow, 'memory store');
     const exported = await context.exported();
     context.log(`traces exported: ${exported.requests} OTLP requests, ${(exported.bytes / 1e6).toFixed(1)} MB`);
     if (grpc && sse) {
