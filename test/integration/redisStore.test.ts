@@ -88,7 +88,7 @@ describe('redis store: the first round trips', () => {
     expect(tokens).toEqual(['a', 'b']);
   });
 
-  it('a stream’s own reader here reads nothing from the log (its writer hands it every run); a reader on another replica does', async () => {
+  it('a stream’s own reader here reads nothing from the log (its writer hands it every run) nor announces itself; a reader on another replica does both', async () => {
     const [hereOps, thereOps] = [[] as string[], [] as string[]];
     const [here, there] = [storeOn(redis.url, 'own-reader', hereOps), storeOn(redis.url, 'own-reader', thereOps)];
     open.push(here, there);
@@ -101,10 +101,13 @@ describe('redis store: the first round trips', () => {
     expect(own.tokens).toEqual(['a', 'b']);
     expect(own.end.reason).toBe('stop');
     expect(hereOps).not.toContain('read');
+    // Only a producer elsewhere reads presence, and this stream (not a resumable published one) can never have one.
+    expect(hereOps).not.toContain('presence');
     expect(hereOps).toEqual(expect.arrayContaining(['create', 'append']));
     const elsewhere = await readToEnd(((await there.find(writer.id)) as StreamView).openReader(0));
     expect(elsewhere).toEqual(own);
     expect(thereOps).toContain('read');
+    expect(thereOps).toContain('presence');
     reader.close();
   });
 

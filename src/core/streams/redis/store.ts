@@ -327,7 +327,7 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
     const count = mirror.isDisposed ? 0 : mirror.readerCount;
     if (count === 0 && this.mirrors.get(mirror.id) === mirror) this.mirrors.delete(mirror.id);
     const announced = this.present.has(mirror.id);
-    if (count > 0 && !announced) {
+    if (count > 0 && !announced && this.mayBeProducedElsewhere(mirror.id)) {
       this.present.add(mirror.id);
       this.announce(mirror.id, this.leaseMs, true);
     } else if (count === 0 && announced && !this.mirrorOf(mirror.id)) {
@@ -335,6 +335,18 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
       this.announce(mirror.id, 0, true);
     }
     this.writers.get(mirror.id)?.localReadersChanged(count);
+  }
+
+  /**
+   * Whether another replica produces the stream, or may one day: only a
+   * producer elsewhere reads this replica's presence (to apply the abandon
+   * policy). A stream produced here that cannot move (any but a resumable
+   * published one, whose publisher may resume on another replica) never has
+   * one, so its readers here are not announced: two scripts fewer a call.
+   */
+  private mayBeProducedElsewhere(id: string): boolean {
+    const writer = this.writers.get(id);
+    return writer === undefined || writer.publishedResumable;
   }
 
   readerAdvanced(mirror: RedisMirror): void {
