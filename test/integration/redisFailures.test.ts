@@ -31,6 +31,36 @@ function config(url: string): Record<string, unknown> {
   };
 }
 
+/** A redis-server and a relay on it, both stopped after the test; a client of the relay, closed by the test. */
+async function relayOnNewRedis(): Promise<{ redis: RedisServer; relay: ServerProcess; client: DataServiceClient }> {
+  const redis = await RedisServer.start();
+  servers.push(redis);
+  const relay = await serveProcess(config(redis.url));
+  relays.push(relay);
+  return { redis, relay, client: new DataServiceClient(`127.0.0.1:${relay.grpcPort}`, credentials.createInsecure()) };
+}
+
+/** A long paced Generate: its chunks, and the status it ends with. */
+function longGeneration(client: DataServiceClient, seed: number): Promise<{ chunks: TokenChunk[]; code?: number; details?: string }> {
+  return new Promise((resolve) => {
+    const call = client.generate(request({ prompt: 'x', maxTokens: 3000, seed }));
+    const chunks: TokenChunk[] = [];
+    call.on('data', (chunk: TokenChunk) => chunks.push(chunk));
+    call.on('error', (error: { code?: number; details?: string }) => resolve({ chunks, code: error.code, details: error.details }));
+    call.on('end', () => resolve({ chunks }));
+  });
+}
+
+/** Checks that every token came once, in order, from seq 0; returns how many came. */
+function tokensInOrder(chunks: TokenChunk[]): number {
+  let next = 0;
+  for (const chunk of chunks) {
+    expect(chunk.seq).toBe(next);
+    next += chunk.tokens.length;
+  }
+  return next;
+}
+
 async function readyz(relay: ServerProcess): Promise<number> {
   return (await httpRequest(relay.httpPort, '/readyz')).status;
 }
@@ -59,21 +89,11 @@ it('Redis unreachable at start: the relay serves, /readyz is 503, calls get UNAV
 }, 30_000);
 
 it('Redis killed mid-stream: the stream ends with UNAVAILABLE (no hang, no token twice), /readyz is 503; Redis restarted: new streams work', async () => {
-  const redis = await RedisServer.start();
-  servers.push(redis);
-  const relay = await serveProcess(config(redis.url));
-  relays.push(relay);
-  const client = new DataServiceClient(`127.0.0.1:${relay.grpcPort}`, credentials.createInsecure());
+  const { redis, relay, client } = await relayOnNewRedis();
   try {
     await waitFor(() => true, 10);
     expect(await readyz(relay)).toBe(200);
-    const flowing = new Promise<{ chunks: TokenChunk[]; code?: number; details?: string }>((resolve) => {
-      const call = client.generate(request({ prompt: 'x', maxTokens: 3000, seed: 2 }));
-      const chunks: TokenChunk[] = [];
-      call.on('data', (chunk: TokenChunk) => chunks.push(chunk));
-      call.on('error', (error: { code?: number; details?: string }) => resolve({ chunks, code: error.code, details: error.details }));
-      call.on('end', () => resolve({ chunks }));
-    });
+    const flowing = longGeneration(client, 2);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const killedAt = performance.now();
     await redis.kill();
@@ -81,13 +101,7 @@ it('Redis killed mid-stream: the stream ends with UNAVAILABLE (no hang, no token
     expect(performance.now() - killedAt).toBeLessThan(3000);
     expect(code).toBe(status.UNAVAILABLE);
     expect(details).toMatch(/the stream log is unavailable/);
-    // Every token once, in order, before the status.
-    let next = 0;
-    for (const chunk of chunks) {
-      expect(chunk.seq).toBe(next);
-      next += chunk.tokens.length;
-    }
-    expect(next).toBeGreaterThan(5);
+    expect(tokensInOrder(chunks)).toBeGreaterThan(5);
     await waitFor(() => true, 10);
     expect(await readyz(relay)).toBe(503);
     await redis.restart();
@@ -103,19 +117,9 @@ it('Redis killed mid-stream: the stream ends with UNAVAILABLE (no hang, no token
 }, 30_000);
 
 it('Redis frozen (SIGSTOP) mid-stream: the stream and a new call end with UNAVAILABLE within the command timeout, no hang; thawed, new streams work', async () => {
-  const redis = await RedisServer.start();
-  servers.push(redis);
-  const relay = await serveProcess(config(redis.url));
-  relays.push(relay);
-  const client = new DataServiceClient(`127.0.0.1:${relay.grpcPort}`, credentials.createInsecure());
+  const { redis, client } = await relayOnNewRedis();
   try {
-    const flowing = new Promise<{ chunks: TokenChunk[]; code?: number; details?: string }>((resolve) => {
-      const call = client.generate(request({ prompt: 'x', maxTokens: 3000, seed: 3 }));
-      const chunks: TokenChunk[] = [];
-      call.on('data', (chunk: TokenChunk) => chunks.push(chunk));
-      call.on('error', (error: { code?: number; details?: string }) => resolve({ chunks, code: error.code, details: error.details }));
-      call.on('end', () => resolve({ chunks }));
-    });
+    const flowing = longGeneration(client, 3);
     await new Promise((resolve) => setTimeout(resolve, 300));
     // The connection stays up while Redis answers nothing: only a timeout on every command written can end the wait.
     redis.signal('SIGSTOP');
@@ -125,12 +129,7 @@ it('Redis frozen (SIGSTOP) mid-stream: the stream and a new call end with UNAVAI
     expect(performance.now() - frozenAt).toBeLessThan(2500);
     expect(code).toBe(status.UNAVAILABLE);
     expect(details).toMatch(/^the stream log is unavailable: redis did not answer \w+ within 500 ms$/);
-    let next = 0;
-    for (const chunk of chunks) {
-      expect(chunk.seq).toBe(next);
-      next += chunk.tokens.length;
-    }
-    expect(next).toBeGreaterThan(5);
+    expect(tokensInOrder(chunks)).toBeGreaterThan(5);
     // New calls while frozen, with a fresh id and with one the client chose (whose create is awaited): refused
     // within the timeout too, as UNAVAILABLE to retry, never INTERNAL.
     for (const streamId of ['', 'frozen-chosen']) {
