@@ -145,36 +145,40 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
       end: undefined,
       incarnation: randomUUID(),
     };
-    const created = this.link.run(
-      CREATE,
-      [keys.meta, keys.log, keys.readers],
-      [
-        token,
-        this.leaseMs,
-        this.retentionMs,
-        options.replaceFinished ? '1' : '0',
-        meta.model,
-        meta.fingerprint ?? '',
-        meta.abandonPolicy,
-        meta.publishedResumable ? '1' : '0',
-        meta.promptTokens,
-        meta.incarnation,
-        lostTemplate(id),
-        keys.channel,
-        this.resumeGraceMs,
-        meta.owner ?? '',
-      ],
-    );
+    const sendCreate = () =>
+      this.link.run(
+        CREATE,
+        [keys.meta, keys.log, keys.readers],
+        [
+          token,
+          this.leaseMs,
+          this.retentionMs,
+          options.replaceFinished ? '1' : '0',
+          meta.model,
+          meta.fingerprint ?? '',
+          meta.abandonPolicy,
+          meta.publishedResumable ? '1' : '0',
+          meta.promptTokens,
+          meta.incarnation,
+          lostTemplate(id),
+          keys.channel,
+          this.resumeGraceMs,
+          meta.owner ?? '',
+        ],
+      );
     const writerOptions = { keys, meta, token, countPromptTokens: options.countPromptTokens };
     if (!options.id) {
       // A fresh id is nobody's, so only Redis failing can refuse it: the writer starts now, and its first write
       // follows the CREATE on the same connection (the same node on a cluster: one hash tag), so the first token
       // costs one round trip to Redis instead of two. A CREATE that fails ends the stream as a failed write does.
       const writer = this.adopt(new RedisWriter(this, writerOptions));
-      writer.confirm(created);
+      // The flush goes in before the CREATE does: node-redis writes in a setImmediate of its own, and a flush
+      // scheduled after it would send this turn's first appends one loop iteration later, in a write of their own.
+      this.schedule(writer);
+      writer.confirm(sendCreate());
       return writer;
     }
-    const reply = (await created) as string[];
+    const reply = (await sendCreate()) as string[];
     if (reply[0] === 'live') throw alreadyExists(id, 'live');
     if (reply[0] === 'exists') throw alreadyExists(id, 'finished');
     return this.adopt(new RedisWriter(this, writerOptions));
