@@ -1,4 +1,6 @@
+import { createClient } from '@redis/client';
 import pino from 'pino';
+import { streamKeys } from '../../src/core/streams/redis/keys';
 import { APPEND } from '../../src/core/streams/redis/scripts';
 import { RedisStore } from '../../src/core/streams/redis/store';
 import type { StreamView } from '../../src/core/streams/store';
@@ -109,6 +111,37 @@ describe('redis store: the first round trips', () => {
     expect(thereOps).toContain('read');
     expect(thereOps).toContain('presence');
     reader.close();
+  });
+
+  it('token notifications go out only while another replica has announced readers', async () => {
+    const [here, there] = [storeOn(redis.url, 'notify'), storeOn(redis.url, 'notify')];
+    open.push(here, there);
+    const listener = createClient({ url: redis.url, RESP: 2 });
+    await listener.connect();
+    try {
+      await waitFor(() => here.ready && there.ready, 5000, 'redis to be ready');
+      const writer = await here.create({ model: 'm', abandonPolicy: 'keep' });
+      const heard: string[] = [];
+      await listener.sSubscribe(streamKeys('notify', writer.id).channel, (message) => void heard.push(message));
+      const reader = writer.view.openReader(0);
+      const stored = (count: number) => waitFor(() => (here.storedHere(writer.id) ?? 0) >= count, 2000, `${count} tokens stored`);
+      writer.append('a');
+      await stored(1);
+      writer.append('b');
+      await stored(2);
+      // Only this replica reads the stream, from its writer: nobody is told of the runs.
+      expect(heard.filter((message) => message.startsWith('t'))).toEqual([]);
+      const elsewhere = ((await there.find(writer.id)) as StreamView).openReader(0);
+      await waitFor(() => heard.includes('r'), 2000, 'the other replica to announce its reader');
+      writer.append('c');
+      await stored(3);
+      await waitFor(() => heard.includes('t3'), 2000, 'the run to be announced');
+      writer.finish('stop');
+      expect((await readToEnd(elsewhere)).tokens).toEqual(['a', 'b', 'c']);
+      expect((await readToEnd(reader)).tokens).toEqual(['a', 'b', 'c']);
+    } finally {
+      await listener.close();
+    }
   });
 
   it('with its scripts lost (SCRIPT FLUSH), a fresh stream’s create and first append, sent together, both land, in order', async () => {

@@ -110,14 +110,18 @@ if m[4] ~= ARGV[2] then return {'seq', m[4]} end
 `;
 
 /**
- * KEYS meta, log. ARGV token, seq, count, text, lengths, channel, retention
- * ms, and optionally the end JSON. Appends one run as one entry with ID
- * "<seq>-1"; with an end, ends the stream right after it (a short generation
- * is then one round trip). → {"ok", incarnation} | {reason, ...}
+ * KEYS meta, log, readers. ARGV token, seq, count, text, lengths, channel,
+ * retention ms, and optionally the end JSON. Appends one run as one entry
+ * with ID "<seq>-1"; with an end, ends the stream right after it (a short
+ * generation is then one round trip). The "t" notification goes out only
+ * while some replica has announced readers: the producer's own replica
+ * hears of its runs from its writer, and a reader that announces itself
+ * reads the log after announcing, so it misses no run.
+ * → {"ok", incarnation} | {reason, ...}
  */
 export const APPEND = script(
   'append',
-  2,
+  3,
   `${FENCE}
 redis.call('XADD', KEYS[2], ARGV[2] .. '-1', 't', ARGV[4], 'l', ARGV[5])
 -- The run's text is its tokens joined: its length is their UTF-8 bytes.
@@ -135,7 +139,7 @@ if ARGV[8] then
 end
 redis.call('HSET', KEYS[1], 'next', next)
 redis.call('PEXPIRE', KEYS[2], until_ms - now + retention_ms)
-redis.call('SPUBLISH', ARGV[6], 't' .. next)
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('SPUBLISH', ARGV[6], 't' .. next) end
 return {'ok'}
 `,
 );

@@ -307,7 +307,7 @@ export class RedisWriter implements StreamWriter {
   private write(script: typeof APPEND, args: Array<string | number>, stored: (reply: unknown[]) => void): void {
     this.writing = true;
     const attempt = (first: boolean): Promise<void> =>
-      this.host.link.run(script, [this.keys.meta, this.keys.log], args).then(
+      this.host.link.run(script, [this.keys.meta, this.keys.log, this.keys.readers].slice(0, script.keys), args).then(
         (reply): void | Promise<void> => {
           if (isOk(reply)) return stored(reply as unknown[]);
           // Ahead of its own CREATE: Redis had lost its scripts, and the CREATE, refused NOSCRIPT, went again
