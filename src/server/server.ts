@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type http from 'node:http';
 import type net from 'node:net';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
@@ -128,6 +129,9 @@ export class TokenRelayServer {
   readonly telemetry: Telemetry;
 
   private constructor(private readonly options: ServeOptions) {
+    // Every resumable follower on a shared store listens here (core/draining.ts), each until its stream ends:
+    // thousands at once are normal, and Node's default of 10 would warn of a leak on every busy replica.
+    setMaxListeners(0, this.drainingController.signal);
     const { config, logger } = options;
     this.store = options.store ?? this.createStore();
     this.metrics.setModels(config.models.map((model) => model.name));
