@@ -25,6 +25,30 @@ export interface TokenStreamOptions {
 }
 
 /**
+ * A stream's prompt token count, or how to count it: counted the first time
+ * it is read (for the end's usage), never before. Once the end is settled,
+ * its count stands (the producer's own, when it reported one) and the
+ * counter, which holds the prompt, is let go. Both stores keep one.
+ */
+export class PromptTokens {
+  constructor(private value: number | (() => number)) {}
+
+  get count(): number {
+    if (typeof this.value === 'function') this.value = this.value();
+    return this.value;
+  }
+
+  /** The count if it is known already, without counting. */
+  get known(): number | undefined {
+    return typeof this.value === 'number' ? this.value : undefined;
+  }
+
+  settle(end: StreamEnd): void {
+    if (typeof this.value === 'function') this.value = end.usage.promptTokens;
+  }
+}
+
+/**
  * One token stream held in this process (the memory store): an append-only
  * log of tokens numbered from 0, ended once by a finish reason or a failure,
  * read by any number of readers from any sequence number. The producer's
@@ -58,8 +82,7 @@ export class TokenStream implements StreamWriter, StreamView {
   private producerWake: (() => void) | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private endState: StreamEnd | undefined;
-  /** The prompt's token count, or how to count it the first time it is asked for. */
-  private prompt: number | (() => number);
+  private readonly prompt: PromptTokens;
 
   constructor(options: TokenStreamOptions) {
     if (!(options.windowTokens >= 1)) throw new RangeError('windowTokens must be at least 1');
@@ -71,13 +94,12 @@ export class TokenStream implements StreamWriter, StreamView {
     this.abandonPolicy = options.abandonPolicy;
     this.publishedResumable = options.publishedResumable ?? false;
     this.resumeGraceMs = options.resumeGraceMs;
-    this.prompt = options.promptTokens ?? options.countPromptTokens ?? 0;
+    this.prompt = new PromptTokens(options.promptTokens ?? options.countPromptTokens ?? 0);
   }
 
   /** Tokens in the prompt, counted the first time they are asked for when the stream was given a counter. */
   get promptTokens(): number {
-    if (typeof this.prompt === 'function') this.prompt = this.prompt();
-    return this.prompt;
+    return this.prompt.count;
   }
 
   get view(): StreamView {
@@ -313,8 +335,7 @@ export class TokenStream implements StreamWriter, StreamView {
 
   private settle(end: StreamEnd): void {
     this.endState = end;
-    // A count the producer reported stands for ours, and the counter (which holds the prompt) is let go.
-    if (typeof this.prompt === 'function') this.prompt = end.usage.promptTokens;
+    this.prompt.settle(end);
     if (this.graceTimer) {
       clearTimeout(this.graceTimer);
       this.graceTimer = undefined;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { StatusCode, StreamFailure } from '../status';
 import type { StreamView, StreamWriter } from '../store';
-import type { AbandonPolicy, StreamEnd, Usage } from '../tokenStream';
+import { type AbandonPolicy, PromptTokens, type StreamEnd, type Usage } from '../tokenStream';
 import { encodeEnd, encodeRun } from './codec';
 import type { StreamKeys } from './keys';
 import { type RedisLink, storeUnavailable } from './link';
@@ -96,8 +96,7 @@ export class RedisWriter implements StreamWriter {
   private hadReaders = false;
   private abandonTimer: NodeJS.Timeout | undefined;
   private publisherGraceTimer: NodeJS.Timeout | undefined;
-  /** The prompt's token count, or how to count it the first time it is asked for. */
-  private prompt: number | (() => number);
+  private readonly prompt: PromptTokens;
   /** While the CREATE of a stream started without waiting (see confirm) is unanswered: whether Redis took it. */
   private creating: Promise<boolean> | undefined;
 
@@ -112,7 +111,7 @@ export class RedisWriter implements StreamWriter {
     this.owner = meta.owner;
     this.abandonPolicy = meta.abandonPolicy;
     this.publishedResumable = meta.publishedResumable;
-    this.prompt = options.countPromptTokens ?? meta.promptTokens;
+    this.prompt = new PromptTokens(options.countPromptTokens ?? meta.promptTokens);
     this.appended = meta.nextSeq;
     this.stored = meta.nextSeq;
     this.textBytes = meta.textBytes;
@@ -129,8 +128,7 @@ export class RedisWriter implements StreamWriter {
 
   /** Tokens in the prompt, counted the first time they are asked for when the writer was given a counter. */
   get promptTokens(): number {
-    if (typeof this.prompt === 'function') this.prompt = this.prompt();
-    return this.prompt;
+    return this.prompt.count;
   }
 
   /**
@@ -378,7 +376,7 @@ export class RedisWriter implements StreamWriter {
       abandonPolicy: this.abandonPolicy,
       publishedResumable: this.publishedResumable,
       // Not counted for a view: the count is the end's (a view of this writer is read for its seq and end).
-      promptTokens: typeof this.prompt === 'number' ? this.prompt : 0,
+      promptTokens: this.prompt.known ?? 0,
       nextSeq: this.stored,
       textBytes: this.textBytes,
       end: this.settledEnd,
@@ -431,8 +429,7 @@ export class RedisWriter implements StreamWriter {
     this.done = true;
     this.settledEnd = end;
     this.requestedEnd ??= end;
-    // A count the producer reported stands for ours, and the counter (which holds the prompt) is let go.
-    if (typeof this.prompt === 'function') this.prompt = end.usage.promptTokens;
+    this.prompt.settle(end);
     if (end.failure && !this.controller.signal.aborted) this.controller.abort(end.failure);
     this.wakeProducer();
     this.clearTimers();
