@@ -4,7 +4,7 @@ import { streamKeys } from '../../src/core/streams/redis/keys';
 import { APPEND } from '../../src/core/streams/redis/scripts';
 import { RedisStore } from '../../src/core/streams/redis/store';
 import type { StreamView } from '../../src/core/streams/store';
-import { CONTRACT_DEFAULTS, describeStreamStoreContract, readToEnd } from '../contract/streamStore';
+import { CONTRACT_DEFAULTS, type ContractOptions, describeStreamStoreContract, readToEnd } from '../contract/streamStore';
 import { RedisServer } from '../helpers/redis';
 import { waitFor } from '../helpers/server';
 
@@ -25,29 +25,17 @@ const noMetrics = {
 let stores = 0;
 
 describeStreamStoreContract('redis', async (options) => {
-  const store = new RedisStore(
-    {
-      ...options,
-      url: redis.url,
-      cluster: false,
-      keyPrefix: `contract${++stores}`,
-      leaseMs: 1000,
-      connectTimeoutMs: 2000,
-      commandTimeoutMs: 2000,
-    },
-    quiet,
-    noMetrics,
-  );
-  store.start();
+  const store = storeOn(`contract${++stores}`, [], options);
   await waitFor(() => store.ready, 5000, 'redis to be ready');
   return store;
 });
 
-function storeOn(url: string, keyPrefix: string, ops: string[] = []): RedisStore {
+/** A store on the suite's redis-server under its own key prefix (two with the same prefix are two replicas); `ops` gets each command's name as it is answered. */
+function storeOn(keyPrefix: string, ops: string[] = [], options: ContractOptions = CONTRACT_DEFAULTS): RedisStore {
   const store = new RedisStore(
     {
-      ...CONTRACT_DEFAULTS,
-      url,
+      ...options,
+      url: redis.url,
       cluster: false,
       keyPrefix,
       leaseMs: 1000,
@@ -68,7 +56,7 @@ describe('redis store: the first round trips', () => {
   });
 
   it('a prompt counted at the end reaches another replica in the end’s usage', async () => {
-    const [here, there] = [storeOn(redis.url, 'late-count'), storeOn(redis.url, 'late-count')];
+    const [here, there] = [storeOn('late-count'), storeOn('late-count')];
     open.push(here, there);
     await waitFor(() => here.ready && there.ready, 5000, 'redis to be ready');
     let counted = 0;
@@ -92,7 +80,7 @@ describe('redis store: the first round trips', () => {
 
   it('a stream’s own reader here reads nothing from the log (its writer hands it every run) nor announces itself; a reader on another replica does both', async () => {
     const [hereOps, thereOps] = [[] as string[], [] as string[]];
-    const [here, there] = [storeOn(redis.url, 'own-reader', hereOps), storeOn(redis.url, 'own-reader', thereOps)];
+    const [here, there] = [storeOn('own-reader', hereOps), storeOn('own-reader', thereOps)];
     open.push(here, there);
     await waitFor(() => here.ready && there.ready, 5000, 'redis to be ready');
     const writer = await here.create({ model: 'm', abandonPolicy: 'keep' });
@@ -114,7 +102,7 @@ describe('redis store: the first round trips', () => {
   });
 
   it('token notifications go out only while another replica has announced readers', async () => {
-    const [here, there] = [storeOn(redis.url, 'notify'), storeOn(redis.url, 'notify')];
+    const [here, there] = [storeOn('notify'), storeOn('notify')];
     open.push(here, there);
     const listener = createClient({ url: redis.url, RESP: 2 });
     await listener.connect();
@@ -145,7 +133,7 @@ describe('redis store: the first round trips', () => {
   });
 
   it('with its scripts lost (SCRIPT FLUSH), a fresh stream’s create and first append, sent together, both land, in order', async () => {
-    const store = storeOn(redis.url, 'flushed');
+    const store = storeOn('flushed');
     open.push(store);
     await waitFor(() => store.ready, 5000, 'redis to be ready');
     for (let round = 0; round < 4; round++) {
