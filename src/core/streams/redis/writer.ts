@@ -134,8 +134,9 @@ export class RedisWriter implements StreamWriter {
   /**
    * The CREATE of a stream this writer started without waiting for it (see
    * RedisStore.create): if Redis did not take it, the stream ends here with
-   * UNAVAILABLE, as after a failed write. Its writes queued behind it are
-   * refused by their fence (no lease is ours).
+   * UNAVAILABLE, as after a failed write (the writes behind it are refused
+   * by their fence: no lease is ours). A write that ran ahead of it, when
+   * Redis had lost its scripts, goes again once it is answered (see write).
    */
   confirm(created: Promise<unknown>): void {
     this.creating = created.then(
