@@ -109,4 +109,5 @@ it("npm pack, npm install in another project, and the README's SDK example type-
   expect(JSON.parse(readFileSync(installed, 'utf8')).version).toBe(
     JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version,
   );
-});
+  // About 20 s here (npm pack, npm ci, tsc), against a default of 30 s: room for a slower machine.
+}, 180_000);

@@ -50,7 +50,7 @@ async function storm(prefix: string): Promise<void> {
   const errors = await Promise.all(calls.map((tracked) => tracked.ended));
   for (const error of errors) expect(error?.code).toBe(status.CANCELLED);
   // Every stream on the server saw the cancel and stopped its producer.
-  await waitFor(() => streams.every((stream) => stream?.end !== undefined), 5000, 'every cancelled stream to end');
+  await waitFor(() => streams.every((stream) => stream?.end !== undefined), 20_000, 'every cancelled stream to end');
   expect(streams.map((stream) => stream?.end?.reason).filter((reason) => reason !== 'cancelled')).toEqual([]);
   expect(streams.every((stream) => stream?.signal.aborted)).toBe(true);
 }
@@ -75,9 +75,10 @@ describe('stop-button storm', () => {
     expect(after.tokens).toHaveLength(300);
     expect(after.chunks[after.chunks.length - 1].finishReason).toBe(FinishReason.FINISH_REASON_LENGTH);
     expect(proxy.accepted).toBe(1);
-  }, 20_000);
+    // Seconds here; several times that on a slow CI machine, where storms of streams run slowest.
+  }, 90_000);
 
   // Raw resets past Node 20's fixed allowance (1,000, then 33/s per connection)
   // do tear a connection down; Node 22 lets the server raise it. The SDK never
-  // gets there: stopButtons.test.ts stops 3,000 streams at once with Cancel.
+  // gets there: stopButtons.test.ts stops 1,500 streams at once with Cancel.
 });
