@@ -83,7 +83,8 @@ describe('the packed log', () => {
       reference.push(...tokens);
     }
     expectSameAsArray(log, reference, next);
-  });
+    // About 6 s here, against a default of 30 s: room for a slower machine.
+  }, 120_000);
 
   it('keeps pure ASCII pages and mixed pages apart, and decodes both', () => {
     const next = random(5);
