@@ -30,8 +30,17 @@ describeStreamStoreContract('redis', async (options) => {
   return store;
 });
 
-/** A store on the suite's redis-server under its own key prefix (two with the same prefix are two replicas); `ops` gets each command's name as it is answered. */
-function storeOn(keyPrefix: string, ops: string[] = [], options: ContractOptions = CONTRACT_DEFAULTS): RedisStore {
+/**
+ * A store on the suite's redis-server under its own key prefix (two with the
+ * same prefix are two replicas); `ops` gets each command's name as it is
+ * answered, or is called with it and its round trip in seconds.
+ */
+function storeOn(
+  keyPrefix: string,
+  ops: string[] | ((op: string, seconds: number) => void) = [],
+  options: ContractOptions = CONTRACT_DEFAULTS,
+): RedisStore {
+  const roundTrip = typeof ops === 'function' ? ops : (op: string) => void ops.push(op);
   const store = new RedisStore(
     {
       ...options,
@@ -43,7 +52,7 @@ function storeOn(keyPrefix: string, ops: string[] = [], options: ContractOptions
       commandTimeoutMs: 2000,
     },
     quiet,
-    { ...noMetrics, roundTrip: (op: string) => void ops.push(op) },
+    { ...noMetrics, roundTrip },
   );
   store.start();
   return store;
@@ -149,6 +158,31 @@ describe('redis store: the first round trips', () => {
       expect(tokens).toEqual(['x', 'y']);
       expect(end).toEqual({ reason: 'length', usage: { promptTokens: 0, completionTokens: 2 } });
       reader.close();
+    }
+  });
+});
+
+describe('redis store: lease renewals', () => {
+  it('renews 70 leases a slice at a time over each third of the lease, not in one burst, and every lease holds', async () => {
+    // When each renewal was sent (its answer's time less its round trip).
+    const sent: number[] = [];
+    const store = storeOn('renewals', (op, seconds) => {
+      if (op === 'renew') sent.push(performance.now() - seconds * 1000);
+    });
+    try {
+      await waitFor(() => store.ready, 5000, 'redis to be ready');
+      const writers = await Promise.all(Array.from({ length: 70 }, () => store.create({ model: 'm', abandonPolicy: 'keep' })));
+      const from = sent.length;
+      await waitFor(() => sent.length >= from + 140, 10_000, 'two rounds of renewals');
+      // Renewals sent in one tick go out together; ticks are about 48 ms apart (a third of the 1 s lease in 7 slices).
+      const times = sent.slice(from, from + 140).sort((a, b) => a - b);
+      const ticks = 1 + times.filter((time, index) => index > 0 && time - times[index - 1] > 10).length;
+      // All at once, as before, two rounds would be two bursts.
+      expect(ticks).toBeGreaterThanOrEqual(8);
+      expect(writers.filter((writer) => writer.end !== undefined)).toEqual([]);
+      for (const writer of writers) writer.finish('stop');
+    } finally {
+      await store.close();
     }
   });
 });
