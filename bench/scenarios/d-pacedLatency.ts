@@ -10,6 +10,12 @@ import type { Scenario } from './types';
 export const TOKENS_PER_SECOND = 50;
 /** How long after the window the tokens written in it may take to arrive; later ones count as infinitely late. */
 const DELIVERY_WAIT_MS = 5000;
+/**
+ * Open published streams that send nothing, beside the paced ones in one
+ * redis-store row: each holds a lease the replica renews, so the row shows
+ * what many open streams cost the latency of the busy ones.
+ */
+const IDLE_STREAMS = 2000;
 
 export interface Repetition {
   p50Ms: number;
@@ -77,7 +83,10 @@ export async function pacedOnce(
  * /proc/<pid>/stat. The full run adds 100 streams as a light-load reference,
  * the same load through a bare grpc-js forwarder (bench/baselines) as the
  * floor grpc-js itself sets, and through the same forwarding written on
- * node:http2 without grpc-js, as what a cheaper transport would allow.
+ * node:http2 without grpc-js, as what a cheaper transport would allow. At
+ * 100 streams it also runs the relay on the redis store, alone and beside
+ * 2,000 open idle published streams (held by a third load process), whose
+ * leases the replica keeps renewing: what many open streams cost the busy ones.
  */
 export const pacedLatency: Scenario = {
   id: 'd',
@@ -92,19 +101,34 @@ export const pacedLatency: Scenario = {
       withBaseline ? context.baseline('grpc') : undefined,
       withBaseline ? context.baseline('http2') : undefined,
     ]);
-    // The redis store at 100 streams (where one process is not saturated): what the shared log adds.
+    // The redis store at 100 streams (where one process is not saturated): what the shared log adds, and what
+    // 2,000 open idle streams beside them add (their leases are renewed a slice at a time, not all at once).
     const onRedis = await context.redisRelay();
+    const idleProducer = context.worker('client');
     for (const streams of context.size([1000, 100], [1000, 100])) {
       const label = `${streams} streams × ${TOKENS_PER_SECOND} tokens/s, Publish → Subscribe`;
-      const targets = [
+      const idleLabel = `tokenrelay on the redis store, beside ${formatNumber(IDLE_STREAMS)} open idle streams`;
+      const targets: Array<{ name: string; server: ServerChild; repetitions: Repetition[]; idle?: number }> = [
         { name: 'tokenrelay', server: relay, repetitions: [] as Repetition[] },
-        ...(streams === 100 ? [{ name: 'tokenrelay on the redis store', server: onRedis, repetitions: [] as Repetition[] }] : []),
+        ...(streams === 100
+          ? [
+              { name: 'tokenrelay on the redis store', server: onRedis, repetitions: [] as Repetition[] },
+              { name: idleLabel, server: onRedis, repetitions: [] as Repetition[], idle: IDLE_STREAMS },
+            ]
+          : []),
         ...(grpc ? [{ name: 'baseline: bare grpc-js forwarder', server: grpc, repetitions: [] as Repetition[] }] : []),
         ...(http2 ? [{ name: 'baseline: bare node:http2 forwarder (no grpc-js)', server: http2, repetitions: [] as Repetition[] }] : []),
       ];
       for (let rep = 0; rep < reps; rep++) {
         for (const target of targets) {
-          const measured = await pacedOnce(context, target.server, producer, consumer, streams, `d${streams}-${rep}`);
+          const prefix = `d${streams}-${target.idle ? 'beside-idle-' : ''}${rep}`;
+          if (target.idle)
+            await idleProducer.call('latency.open', { address: target.server.address, streams: target.idle, prefix: `${prefix}-idle` });
+          const measured = await pacedOnce(context, target.server, producer, consumer, streams, prefix);
+          if (target.idle) {
+            await idleProducer.call('latency.stop', { fromNs: 0, toNs: 0 });
+            await sleep(2000); // their ends are written before the next target is measured
+          }
           target.repetitions.push(measured);
           context.log(
             `${target.name}, ${streams} streams, rep ${rep + 1}/${reps}: p50 ${formatNumber(measured.p50Ms)} ms, ` +
@@ -134,7 +158,12 @@ export const pacedLatency: Scenario = {
         }
         return rows;
       });
-      const redisIndex = targets.findIndex((target) => target.server === onRedis);
+      const redisIndex = targets.findIndex((target) => target.server === onRedis && !target.idle);
+      const idleIndex = targets.findIndex((target) => target.idle);
+      if (idleIndex >= 0) {
+        context.ratio(rowsOf[idleIndex].p99, rowsOf[redisIndex].p99, 'the redis store without idle streams');
+        context.ratio(rowsOf[idleIndex].cpu, rowsOf[redisIndex].cpu, 'the redis store without idle streams');
+      }
       if (redisIndex >= 0) {
         const [memoryRows, redisRows] = [rowsOf[0], rowsOf[redisIndex]];
         const added = redisRows.p99.summary.median - memoryRows.p99.summary.median;
@@ -144,7 +173,7 @@ export const pacedLatency: Scenario = {
           `+${formatNumber(added)} ms (${formatNumber(redisRows.p99.summary.median)} vs ${formatNumber(memoryRows.p99.summary.median)} ms)`,
         );
       }
-      const [mine, baseline, withoutGrpcJs] = rowsOf.filter((_, index) => index !== redisIndex);
+      const [mine, baseline, withoutGrpcJs] = rowsOf.filter((_, index) => index !== redisIndex && index !== idleIndex);
       if (baseline) {
         context.ratio(mine.p50, baseline.p50, 'grpc-js forwarder');
         context.ratio(mine.p99, baseline.p99, 'grpc-js forwarder');
