@@ -92,8 +92,10 @@ async function main(): Promise<void> {
   });
   const other = positionals[0];
   if (!other) throw new Error('usage: compare.js OTHER_CHECKOUT [--calls N] [--reps N] [--store memory|redis]');
-  const calls = Number(values.calls);
-  const reps = Number(values.reps);
+  const calls = wholeNumber('--calls', values.calls, 1);
+  const reps = wholeNumber('--reps', values.reps, 1);
+  const streams = wholeNumber('--streams', values.streams, 1);
+  const tokens = wholeNumber('--tokens', values.tokens, 1);
   const runDir = path.join(OUT_DIR, `compare-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(runDir, { recursive: true });
   // The flags are read before any server starts, so a bad one leaves none running.
@@ -134,7 +136,7 @@ async function main(): Promise<void> {
   };
   if (values.throughput) {
     try {
-      await compareThroughput(mine, theirs, other, { streams: Number(values.streams), tokens: Number(values.tokens) }, reps);
+      await compareThroughput(mine, theirs, other, { streams, tokens }, reps);
     } finally {
       await stopAll();
     }
