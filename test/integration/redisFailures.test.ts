@@ -1,10 +1,10 @@
 import { status } from '@grpc/grpc-js';
-import { DataServiceClient, type TokenChunk } from '../../src/gen/tokenrelay/v1/data_service';
+import { DataServiceClient } from '../../src/gen/tokenrelay/v1/data_service';
 import { credentials } from '@grpc/grpc-js';
 import { httpRequest } from '../helpers/httpClient';
 import { freePort, type ServerProcess, serveProcess } from '../helpers/process';
 import { RedisServer } from '../helpers/redis';
-import { collect, request, waitFor } from '../helpers/server';
+import { type Collected, collect, expectContiguous, request, waitFor } from '../helpers/server';
 
 /**
  * Redis failing under a real relay process: loud and bounded, never silent
@@ -40,25 +40,9 @@ async function relayOnNewRedis(): Promise<{ redis: RedisServer; relay: ServerPro
   return { redis, relay, client: new DataServiceClient(`127.0.0.1:${relay.grpcPort}`, credentials.createInsecure()) };
 }
 
-/** A long paced Generate: its chunks, and the status it ends with. */
-function longGeneration(client: DataServiceClient, seed: number): Promise<{ chunks: TokenChunk[]; code?: number; details?: string }> {
-  return new Promise((resolve) => {
-    const call = client.generate(request({ prompt: 'x', maxTokens: 3000, seed }));
-    const chunks: TokenChunk[] = [];
-    call.on('data', (chunk: TokenChunk) => chunks.push(chunk));
-    call.on('error', (error: { code?: number; details?: string }) => resolve({ chunks, code: error.code, details: error.details }));
-    call.on('end', () => resolve({ chunks }));
-  });
-}
-
-/** Checks that every token came once, in order, from seq 0; returns how many came. */
-function tokensInOrder(chunks: TokenChunk[]): number {
-  let next = 0;
-  for (const chunk of chunks) {
-    expect(chunk.seq).toBe(next);
-    next += chunk.tokens.length;
-  }
-  return next;
+/** A long paced Generate: its chunks and tokens, and the error it ends with. */
+function longGeneration(client: DataServiceClient, seed: number): Promise<Collected> {
+  return collect(client.generate(request({ prompt: 'x', maxTokens: 3000, seed })));
 }
 
 async function readyz(relay: ServerProcess): Promise<number> {
@@ -97,11 +81,13 @@ it('Redis killed mid-stream: the stream ends with UNAVAILABLE (no hang, no token
     await new Promise((resolve) => setTimeout(resolve, 300));
     const killedAt = performance.now();
     await redis.kill();
-    const { chunks, code, details } = await flowing;
+    const lost = await flowing;
     expect(performance.now() - killedAt).toBeLessThan(3000);
-    expect(code).toBe(status.UNAVAILABLE);
-    expect(details).toMatch(/the stream log is unavailable/);
-    expect(tokensInOrder(chunks)).toBeGreaterThan(5);
+    expect(lost.error?.code).toBe(status.UNAVAILABLE);
+    expect(lost.error?.details).toMatch(/the stream log is unavailable/);
+    // Every token once, in order, before the status.
+    expectContiguous(lost.chunks);
+    expect(lost.tokens.length).toBeGreaterThan(5);
     await waitFor(() => true, 10);
     expect(await readyz(relay)).toBe(503);
     await redis.restart();
@@ -124,12 +110,13 @@ it('Redis frozen (SIGSTOP) mid-stream: the stream and a new call end with UNAVAI
     // The connection stays up while Redis answers nothing: only a timeout on every command written can end the wait.
     redis.signal('SIGSTOP');
     const frozenAt = performance.now();
-    const { chunks, code, details } = await flowing;
+    const { chunks, tokens, error } = await flowing;
     // commandTimeoutMs is 500: well inside the lease (1000) and far from a hang.
     expect(performance.now() - frozenAt).toBeLessThan(2500);
-    expect(code).toBe(status.UNAVAILABLE);
-    expect(details).toMatch(/^the stream log is unavailable: redis did not answer \w+ within 500 ms$/);
-    expect(tokensInOrder(chunks)).toBeGreaterThan(5);
+    expect(error?.code).toBe(status.UNAVAILABLE);
+    expect(error?.details).toMatch(/^the stream log is unavailable: redis did not answer \w+ within 500 ms$/);
+    expectContiguous(chunks);
+    expect(tokens.length).toBeGreaterThan(5);
     // New calls while frozen, with a fresh id and with one the client chose (whose create is awaited): refused
     // within the timeout too, as UNAVAILABLE to retry, never INTERNAL.
     for (const streamId of ['', 'frozen-chosen']) {
