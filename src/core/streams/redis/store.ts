@@ -73,8 +73,6 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
   readonly resumeGraceMs: number;
   /** Renewals, presence refreshes and polls for lost producers come this often. */
   readonly pollMs: number;
-  /** How often the ticker visits one slice of the renewals and presence refreshes (a pollMs spread in slices). */
-  readonly tickMs: number;
   /** Identifies this process among the replicas (its readers' presence). */
   readonly replicaId = randomUUID();
 
@@ -103,11 +101,11 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
     this.resumeGraceMs = options.resumeGraceMs;
     this.pollMs = Math.max(1, Math.floor(options.leaseMs / 3));
     const slices = Math.max(1, Math.round(this.pollMs / TICK_MS));
-    this.tickMs = this.pollMs / slices;
     this.renewals = new Rota(slices);
     this.present = new Rota(slices);
     this.link = new RedisLink(options, logger, { roundTrip: observer.roundTrip, readyChanged: observer.ready });
-    this.ticker = setInterval(() => this.tick(), this.tickMs);
+    // Each tick visits one slice of each rota, so every lease is renewed once a pollMs.
+    this.ticker = setInterval(() => this.tick(), this.pollMs / slices);
     this.ticker.unref();
   }
 
