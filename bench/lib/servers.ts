@@ -32,9 +32,15 @@ export interface StartOptions {
   profileName?: string;
 }
 
-/** Node's flags for a server child: --expose-gc (for the memory probe), and --cpu-prof when a profile is asked for. */
+/**
+ * Node's flags for a server child: --expose-gc (for the memory probe),
+ * --cpu-prof when a profile is asked for, and whatever BENCH_NODE_FLAGS
+ * holds (space-separated, e.g. "--trace-gc"; node refuses some of these in
+ * NODE_OPTIONS). That is for diagnosis: figures measured with extra flags
+ * are not comparable with a plain run.
+ */
 export function nodeFlags(options: StartOptions): string[] {
-  const flags = ['--expose-gc'];
+  const flags = ['--expose-gc', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '')];
   if (options.profileName) {
     mkdirSync(PROFILE_DIR, { recursive: true });
     flags.push('--cpu-prof', '--cpu-prof-dir', PROFILE_DIR, '--cpu-prof-name', `${options.profileName}.cpuprofile`);
