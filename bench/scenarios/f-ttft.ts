@@ -83,9 +83,19 @@ export const timeToFirstToken: Scenario = {
     if (grpc && sse) {
       const grpcRow = context.row('baseline: plain grpc-js Generate, time to first token p50', 'µs', grpcP50);
       context.row('baseline: HTTP/1.1 SSE (keep-alive), time to first token p50', 'µs', sseP50);
-      context.ratio(row, grpcRow, 'grpc-js');
+      const vsGrpc = context.ratio(row, grpcRow, 'grpc-js');
       const cpuRow = context.row('tokenrelay server CPU per call (max_tokens 1, whole call)', 'µs', relayCpu);
-      context.ratio(cpuRow, context.row('baseline: plain grpc-js server CPU per call', 'µs', grpcCpu), 'grpc-js');
+      const cpuVsGrpc = context.ratio(cpuRow, context.row('baseline: plain grpc-js server CPU per call', 'µs', grpcCpu), 'grpc-js');
+      context.check(
+        'time to first token p50 ≤ 1.2× the plain grpc-js server (same run)',
+        vsGrpc.median <= 1.2,
+        `${vsGrpc.median.toPrecision(3)}×`,
+      );
+      context.check(
+        'server CPU per call ≤ 1.4× the plain grpc-js server (same run)',
+        cpuVsGrpc.median <= 1.4,
+        `${cpuVsGrpc.median.toPrecision(3)}×`,
+      );
     }
     context.check(
       'warm time to first token added by the relay: p50 < 300 µs',
