@@ -1,10 +1,7 @@
 import type { Metadata, ServerInterceptingCallInterface } from '@grpc/grpc-js';
 import { type Principal, type Principals, identify } from '../../core/principals';
 import { StatusCode, StreamFailure } from '../../core/streams/status';
-
-/** Health stays open for probes; reflection too (so grpcurl `list` works without a token) unless protected. */
-const HEALTH_PREFIX = '/grpc.health.v1.';
-const REFLECTION_PREFIX = '/grpc.reflection.';
+import { HEALTH_PREFIX, REFLECTION_PREFIX, underAny } from './standardServices';
 
 export interface AuthOptions {
   /** Reflection needs a principal too. */
@@ -21,6 +18,7 @@ export interface AuthOptions {
  * nothing about which part was wrong. With auth off there is no gate.
  */
 export class AuthGate {
+  /** Health stays open for probes; reflection too (so grpcurl `list` works without a token) unless protected. */
   private readonly open: string[];
 
   constructor(
@@ -32,7 +30,7 @@ export class AuthGate {
 
   /** Whether calls to this method need a principal. */
   guards(path: string): boolean {
-    return !this.open.some((prefix) => path.startsWith(prefix));
+    return !underAny(path, this.open);
   }
 
   /** The call's principal, or undefined when it has none. */
