@@ -90,11 +90,17 @@ export async function pumpStream(reader: StreamReader, output: ChunkOutput, limi
       output.write({ seq: reader.pos, tokens: [], heartbeat: true });
       lastSentMs = performance.now();
     }
+    schedule();
+  };
+  const schedule = () => {
     heartbeat = setTimeout(beat, Math.max(1, limits.heartbeatMs - (performance.now() - lastSentMs)));
     heartbeat.unref();
   };
-  heartbeat = setTimeout(beat, limits.heartbeatMs);
-  heartbeat.unref();
+  // Armed when the pump first has to wait: a call answered in one go (a short
+  // generation, a replay, a cached answer) never sets and clears a timer.
+  const arm = () => {
+    if (heartbeat === undefined) schedule();
+  };
   try {
     // One microtask before the first read: a producer that already finished
     // in this same turn (a short unpaced generation settles its end one
@@ -112,6 +118,7 @@ export async function pumpStream(reader: StreamReader, output: ChunkOutput, limi
         if (end) return end;
         if (!ready) {
           awaitingDrain = true;
+          arm();
           await output.drained();
           awaitingDrain = false;
         }
@@ -124,6 +131,7 @@ export async function pumpStream(reader: StreamReader, output: ChunkOutput, limi
         if (!end.failure) output.write({ seq: reader.pos, tokens: [], end });
         return end;
       }
+      arm();
       await reader.wait();
     }
   } finally {

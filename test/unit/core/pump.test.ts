@@ -71,3 +71,38 @@ describe('ChunkWriter', () => {
     expect(seen).toEqual(['a', 'b']);
   });
 });
+
+describe('pumpStream heartbeats', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('arms no heartbeat timer for a stream it sends in one go, and one that beats once it has to wait', async () => {
+    const setTimer = jest.spyOn(global, 'setTimeout');
+    const finished = newStream();
+    finished.appendMany(['a', 'b']);
+    finished.finish('stop');
+    const once: Chunk[] = [];
+    const end = await pumpStream(finished.openReader(0), new ChunkWriter((chunk) => once.push(chunk) > 0, new Transport()), {
+      ...LIMITS,
+      heartbeatMs: 20,
+    });
+    expect(end?.reason).toBe('stop');
+    expect(once.map((chunk) => [chunk.tokens, chunk.end?.reason])).toEqual([[['a', 'b'], 'stop']]);
+    expect(setTimer).not.toHaveBeenCalled();
+
+    const live = newStream();
+    const chunks: Chunk[] = [];
+    const pumped = pumpStream(live.openReader(0), new ChunkWriter((chunk) => chunks.push(chunk) > 0, new Transport()), {
+      ...LIMITS,
+      heartbeatMs: 20,
+    });
+    live.appendMany(['c']);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    live.finish('stop');
+    expect((await pumped)?.reason).toBe('stop');
+    const beats = chunks.filter((chunk) => chunk.heartbeat);
+    expect(beats.length).toBeGreaterThanOrEqual(1);
+    expect(beats.every((chunk) => chunk.tokens.length === 0 && chunk.seq === 1)).toBe(true);
+    expect(chunks[0].tokens).toEqual(['c']);
+    expect(chunks.at(-1)?.end?.reason).toBe('stop');
+  });
+});
