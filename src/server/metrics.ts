@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { afterTurn } from '../core/afterTurn';
 import type { RedisStoreObserver } from '../core/streams/redis/store';
 import type { StreamObserver } from '../core/streams/store';
 
@@ -206,19 +207,29 @@ export class Metrics {
     };
   }
 
-  /** Observes the stream log: active streams, ends by reason, time to first token. */
+  /**
+   * Observes the stream log: active streams, ends by reason, time to first
+   * token. An end is observed after the turn (see afterTurn): a short
+   * generation ends in the turn that writes its first token, and the labelled
+   * observations would otherwise come before that token reaches the wire.
+   */
   streamObserver(): StreamObserver {
     return {
       started: () => this.activeStreams.inc(),
       released: () => this.activeStreams.dec(),
       ended: (stream, end) => {
-        this.activeStreams.dec();
-        const model = this.modelLabel(stream.model);
-        this.streamsEnded.inc({ reason: end.reason, model });
-        if (stream.firstTokenAtMs !== undefined) {
-          this.timeToFirstTokenSeconds.observe({ model }, (stream.firstTokenAtMs - stream.createdAtMs) / 1000);
-        }
+        const model = stream.model;
+        const reason = end.reason;
+        const ttftSeconds = stream.firstTokenAtMs === undefined ? undefined : (stream.firstTokenAtMs - stream.createdAtMs) / 1000;
+        afterTurn(() => this.observeEnd(model, reason, ttftSeconds));
       },
     };
+  }
+
+  private observeEnd(streamModel: string, reason: string, ttftSeconds: number | undefined): void {
+    this.activeStreams.dec();
+    const model = this.modelLabel(streamModel);
+    this.streamsEnded.inc({ reason, model });
+    if (ttftSeconds !== undefined) this.timeToFirstTokenSeconds.observe({ model }, ttftSeconds);
   }
 }
