@@ -27,7 +27,7 @@ export type StartingCall = Partial<Pick<CallContext, 'deadlineMs' | 'requestId' 
  */
 export async function startGeneration(context: ServiceContext, input: GenerateInput, call: StartingCall = {}): Promise<Generation> {
   const { deadlineMs = Infinity, requestId, principal, span } = call;
-  const { model, request, streamId, resumable, fingerprint, legacyFingerprint, pace } = validateGenerate(
+  const { model, request, streamId, resumable, fingerprint, pace } = validateGenerate(
     input,
     context.models,
     context.config.limits,
@@ -48,7 +48,7 @@ export async function startGeneration(context: ServiceContext, input: GenerateIn
     }
     // A finished stream is replayed to an identical retry; a failed one is started again.
     if (existing && !existing.end?.failure) {
-      if (existing.fingerprint === fingerprint || existing.fingerprint === legacyFingerprint) return { stream: existing };
+      if (existing.fingerprint === fingerprint.value || existing.fingerprint === fingerprint.legacy) return { stream: existing };
       const state = existing.end ? 'exists' : 'is live';
       throw fieldFailure(
         StatusCode.ALREADY_EXISTS,
@@ -78,7 +78,7 @@ export async function startGeneration(context: ServiceContext, input: GenerateIn
       model: model.description.name,
       abandonPolicy: resumable ? 'grace' : 'cancel',
       countPromptTokens: () => prompt.tokens() ?? 0,
-      fingerprint,
+      fingerprint: () => fingerprint.value,
       owner: principal?.name,
       replaceFinished: true,
     });

@@ -39,16 +39,41 @@ export interface ValidatedGenerate {
   request: GenerationRequest;
   streamId: string;
   resumable: boolean;
-  /**
-   * Identifies the request, so a retry with the same stream_id attaches
-   * instead of generating twice: a SHA-256 of the request (43 characters),
-   * which every live and retained stream keeps, where the request itself
-   * would be up to limits.maxPromptBytes of prompt and messages per stream.
-   */
-  fingerprint: string;
-  /** The same request as the fingerprint of a stream started by an older build (a rolling deploy) reads: its JSON. */
-  legacyFingerprint: string;
+  /** Identifies the request, so a retry with the same stream_id attaches instead of generating twice. */
+  fingerprint: RequestFingerprint;
   pace: PaceLimits;
+}
+
+/**
+ * A request's fingerprint: a SHA-256 of the request (43 characters), which
+ * every live and retained stream keeps, where the request itself would be up
+ * to limits.maxPromptBytes of prompt and messages per stream. Computed when
+ * first read: inside a busy server the JSON and the hash take about 20 µs, and
+ * a new stream needs them only once its first token is out (see
+ * CreateStreamOptions.fingerprint), or when a retry names a stream.
+ */
+export class RequestFingerprint {
+  private json: string | undefined;
+  private hash: string | undefined;
+
+  constructor(
+    private readonly model: string,
+    private readonly resumable: boolean,
+    private readonly request: GenerationRequest,
+  ) {}
+
+  /** The SHA-256, base64url. */
+  get value(): string {
+    // createHash, not crypto.hash: that one needs Node 20.12, and package.json promises 20.
+    this.hash ??= createHash('sha256').update(this.legacy).digest('base64url');
+    return this.hash;
+  }
+
+  /** The same request as the fingerprint of a stream started by an older build (a rolling deploy) reads: its JSON. */
+  get legacy(): string {
+    this.json ??= JSON.stringify([this.model, this.resumable, this.request]);
+    return this.json;
+  }
 }
 
 function paceLimit(value: number | undefined, field: string, fallback: number, max: number): number {
@@ -112,8 +137,6 @@ export function validateGenerate(
     stop: [...input.stop],
     seed: input.seed ?? 0,
   };
-  const legacyFingerprint = JSON.stringify([model.description.name, input.resumable, request]);
-  // createHash, not crypto.hash: that one needs Node 20.12, and package.json promises 20. About 1 µs here.
-  const fingerprint = createHash('sha256').update(legacyFingerprint).digest('base64url');
-  return { model, request, streamId: input.streamId, resumable: input.resumable, fingerprint, legacyFingerprint, pace };
+  const fingerprint = new RequestFingerprint(model.description.name, input.resumable, request);
+  return { model, request, streamId: input.streamId, resumable: input.resumable, fingerprint, pace };
 }

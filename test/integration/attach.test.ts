@@ -92,7 +92,7 @@ describe('attach', () => {
 
   it('a stream an older build started, its fingerprint the request as JSON (a rolling deploy), still takes an identical retry', async () => {
     const input = retryable('attach-legacy');
-    const { legacyFingerprint } = validateGenerate(input, t.server.models, CONFIG.limits, CONFIG.timeouts);
+    const legacyFingerprint = validateGenerate(input, t.server.models, CONFIG.limits, CONFIG.timeouts).fingerprint.legacy;
     const writer = await t.server.store.create({
       id: 'attach-legacy',
       model: 'counted',

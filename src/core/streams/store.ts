@@ -77,8 +77,13 @@ export interface CreateStreamOptions {
    * stream whose producer is lost before its end reports 0 prompt tokens.
    */
   countPromptTokens?: () => number;
-  /** Identifies the request that started the stream, so a retry can attach to it. */
-  fingerprint?: string;
+  /**
+   * Identifies the request that started the stream, so a retry can attach to
+   * it. A function computes it when it is needed: the memory store after the
+   * turn (see afterTurn) or when first read, whichever comes first, keeping
+   * then only the string; the redis store at once, since it writes it.
+   */
+  fingerprint?: Fingerprint;
   /** The principal creating the stream (undefined with auth off); others may be refused it (see core/principals.ts). */
   owner?: string;
   /** A published stream whose producer may come back (see StreamStore.reopen). */
@@ -86,6 +91,9 @@ export interface CreateStreamOptions {
   /** A finished stream with this id is replaced instead of ALREADY_EXISTS. */
   replaceFinished?: boolean;
 }
+
+/** A stream's fingerprint, or how to compute it (see CreateStreamOptions.fingerprint). */
+export type Fingerprint = string | (() => string);
 
 /** What every view of a stream says about it. */
 export interface StreamInfo {

@@ -1,6 +1,17 @@
+import { afterTurn } from '../afterTurn';
 import { PackedLog, type PackedRun } from './packedLog';
 import { StatusCode, StreamFailure, fieldFailure, invalidField } from './status';
-import type { AbandonPolicy, FinishReason, StreamReader as Reader, StreamEnd, StreamView, StreamWriter, TokenBatch, Usage } from './store';
+import type {
+  AbandonPolicy,
+  FinishReason,
+  Fingerprint,
+  StreamReader as Reader,
+  StreamEnd,
+  StreamView,
+  StreamWriter,
+  TokenBatch,
+  Usage,
+} from './store';
 
 export type { AbandonPolicy, FinishReason, StreamEnd, TokenBatch, Usage } from './store';
 
@@ -17,8 +28,8 @@ export interface TokenStreamOptions {
   promptTokens?: number;
   /** Counts the prompt's tokens on first use instead (see CreateStreamOptions.countPromptTokens). */
   countPromptTokens?: () => number;
-  /** Identifies the request that started the stream, so a retry can attach to it. */
-  fingerprint?: string;
+  /** Identifies the request that started the stream, so a retry can attach to it (see CreateStreamOptions.fingerprint). */
+  fingerprint?: Fingerprint;
   owner?: string;
   /** A published stream whose producer may come back within resumeGraceMs (see detach()). */
   publishedResumable?: boolean;
@@ -59,7 +70,6 @@ export class PromptTokens {
 export class TokenStream implements StreamWriter, StreamView {
   readonly id: string;
   readonly model: string;
-  readonly fingerprint: string | undefined;
   readonly owner: string | undefined;
   readonly abandonPolicy: AbandonPolicy;
   readonly publishedResumable: boolean;
@@ -83,12 +93,15 @@ export class TokenStream implements StreamWriter, StreamView {
   private graceTimer: NodeJS.Timeout | undefined;
   private endState: StreamEnd | undefined;
   private readonly prompt: PromptTokens;
+  private fingerprintOf: Fingerprint | undefined;
 
   constructor(options: TokenStreamOptions) {
     if (!(options.windowTokens >= 1)) throw new RangeError('windowTokens must be at least 1');
     this.id = options.id;
     this.model = options.model;
-    this.fingerprint = options.fingerprint;
+    this.fingerprintOf = options.fingerprint;
+    // Off the first token's path, and soon: until then the function holds the whole request.
+    if (typeof options.fingerprint === 'function') afterTurn(() => this.fingerprint);
     this.owner = options.owner;
     this.windowTokens = options.windowTokens;
     this.abandonPolicy = options.abandonPolicy;
@@ -100,6 +113,15 @@ export class TokenStream implements StreamWriter, StreamView {
   /** Tokens in the prompt, counted the first time they are asked for when the stream was given a counter. */
   get promptTokens(): number {
     return this.prompt.count;
+  }
+
+  /** Identifies the request that started the stream; computed here on first read when it was given as a function. */
+  get fingerprint(): string | undefined {
+    const fingerprint = this.fingerprintOf;
+    if (typeof fingerprint !== 'function') return fingerprint;
+    const computed = fingerprint();
+    this.fingerprintOf = computed;
+    return computed;
   }
 
   get view(): StreamView {

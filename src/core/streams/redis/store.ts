@@ -149,7 +149,8 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
       id,
       live: true,
       model: options.model,
-      fingerprint: options.fingerprint,
+      // Written with the CREATE, so computed now.
+      fingerprint: typeof options.fingerprint === 'function' ? options.fingerprint() : options.fingerprint,
       owner: options.owner,
       abandonPolicy: options.abandonPolicy,
       publishedResumable: options.publishedResumable ?? false,
