@@ -95,6 +95,11 @@ export interface CreateStreamOptions {
 /** A stream's fingerprint, or how to compute it (see CreateStreamOptions.fingerprint). */
 export type Fingerprint = string | (() => string);
 
+/** The fingerprint itself: computed now if it was given as a function. */
+export function fingerprintValue(fingerprint: Fingerprint | undefined): string | undefined {
+  return typeof fingerprint === 'function' ? fingerprint() : fingerprint;
+}
+
 /** What every view of a stream says about it. */
 export interface StreamInfo {
   readonly id: string;

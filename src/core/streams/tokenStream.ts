@@ -1,16 +1,17 @@
 import { afterTurn } from '../afterTurn';
 import { PackedLog, type PackedRun } from './packedLog';
 import { StatusCode, StreamFailure, fieldFailure, invalidField } from './status';
-import type {
-  AbandonPolicy,
-  FinishReason,
-  Fingerprint,
-  StreamReader as Reader,
-  StreamEnd,
-  StreamView,
-  StreamWriter,
-  TokenBatch,
-  Usage,
+import {
+  type AbandonPolicy,
+  type FinishReason,
+  type Fingerprint,
+  type StreamReader as Reader,
+  type StreamEnd,
+  type StreamView,
+  type StreamWriter,
+  type TokenBatch,
+  type Usage,
+  fingerprintValue,
 } from './store';
 
 export type { AbandonPolicy, FinishReason, StreamEnd, TokenBatch, Usage } from './store';
@@ -117,11 +118,9 @@ export class TokenStream implements StreamWriter, StreamView {
 
   /** Identifies the request that started the stream; computed here on first read when it was given as a function. */
   get fingerprint(): string | undefined {
-    const fingerprint = this.fingerprintOf;
-    if (typeof fingerprint !== 'function') return fingerprint;
-    const computed = fingerprint();
-    this.fingerprintOf = computed;
-    return computed;
+    const fingerprint = fingerprintValue(this.fingerprintOf);
+    this.fingerprintOf = fingerprint;
+    return fingerprint;
   }
 
   get view(): StreamView {

@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { StatusCode, StreamFailure, alreadyExists, notFound } from '../status';
-import type { CreateStreamOptions, SharedCache, StreamObserver, StreamReader, StreamStore, StreamView, StreamWriter } from '../store';
+import {
+  type CreateStreamOptions,
+  type SharedCache,
+  type StreamObserver,
+  type StreamReader,
+  type StreamStore,
+  type StreamView,
+  type StreamWriter,
+  fingerprintValue,
+} from '../store';
 import { type StreamEnd, pastTheEnd } from '../tokenStream';
 import { type CorruptEntry, type FailureFields, storedFailure } from './codec';
 import { cacheKey, retainedBytesKey, retainedKey, type StreamKeys, streamKeys } from './keys';
@@ -150,7 +159,7 @@ export class RedisStore implements StreamStore, MirrorHost, WriterHost {
       live: true,
       model: options.model,
       // Written with the CREATE, so computed now.
-      fingerprint: typeof options.fingerprint === 'function' ? options.fingerprint() : options.fingerprint,
+      fingerprint: fingerprintValue(options.fingerprint),
       owner: options.owner,
       abandonPolicy: options.abandonPolicy,
       publishedResumable: options.publishedResumable ?? false,
