@@ -16,6 +16,7 @@
  */
 import http2 from 'node:http2';
 import { writeSync } from 'node:fs';
+import { percentiles } from './lib/stats';
 
 type Phase = 'respond' | 'firstWrite' | 'end' | 'wantTrailers';
 const samples: Record<Phase, number[]> = { respond: [], firstWrite: [], end: [], wantTrailers: [] };
@@ -63,9 +64,7 @@ for (const name of ['createServer', 'createSecureServer'] as const) {
 }
 
 function median(values: number[]): string {
-  if (values.length === 0) return '-';
-  const sorted = [...values].sort((a, b) => a - b);
-  return (sorted[Math.floor(sorted.length / 2)] * 1000).toFixed(0);
+  return values.length === 0 ? '-' : (percentiles(values, [0.5])[0] * 1000).toFixed(0);
 }
 
 process.once('exit', () => {
